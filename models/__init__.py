@@ -1,0 +1,1 @@
+"""Model cards, the store that finds their files, and one backend per runtime."""

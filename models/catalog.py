@@ -1,0 +1,316 @@
+"""The model catalog: one card per weight variant, read from data/catalog.toml into frozen dataclasses."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+LABELS_DIR = DATA_DIR / "labels"
+
+TASKS = ("classification", "scene")
+RUNTIMES = ("onnx", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+RECIPE_KINDS = ("fp16", "int8_static", "int8_dynamic")
+
+
+class CatalogError(ValueError):
+    """The catalog data is malformed: names the card and the field."""
+
+
+class UnknownCardError(KeyError):
+    def __init__(self, name: str, known: tuple[str, ...]):
+        close = [k for k in known if name.split(".")[0] in k] or list(known)
+        super().__init__(
+            f"unknown model card {name!r}. Known cards: {', '.join(close)}. "
+            "Card names are 'arch.tag' as listed in models/data/catalog.toml."
+        )
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What the model's input tensor holds. Real value per channel = (pixel - mean) / std."""
+
+    height: int
+    width: int
+    layout: str  # "NHWC" or "NCHW"
+    channels: str  # "RGB" or "BGR"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resize: str  # "shorter_side_center_crop" or "stretch"
+    crop_fraction: float
+
+    def describe(self) -> str:
+        def triple(values: tuple[float, ...]) -> str:
+            return f"{values[0]:g}" if len(set(values)) == 1 else "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+        shape = [1, self.height, self.width, 3] if self.layout == "NHWC" else [1, 3, self.height, self.width]
+        if self.resize == "stretch":
+            resize = f"whole photo resized to {self.height}x{self.width}"
+        else:
+            resize = (
+                f"shorter side resized to {round(self.height / self.crop_fraction)}, "
+                f"centre crop {self.height}x{self.width}"
+            )
+        return f"{self.layout} {shape} {self.channels}, (x - {triple(self.mean)}) / {triple(self.std)}; {resize}"
+
+
+@dataclass(frozen=True)
+class OutputContract:
+    kind: str  # "probabilities" or "logits"
+    classes: int
+    background_class: bool  # index 0 is ImageNet's 'background'
+
+
+@dataclass(frozen=True)
+class Source:
+    what: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class PhoneLatency:
+    """One published on-device figure (never a measurement made here)."""
+
+    model: str
+    precision: str
+    runtime: str
+    device: str
+    compute_unit: str
+    latency_ms: str  # some published figures are ranges, e.g. "70-90"
+    source: str
+    note: str
+    match: str  # how the published model relates to the card's file
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: str  # one of RECIPE_KINDS
+    calibration: str | None = None  # named photo set, int8_static only
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("kind", self.kind), ("calibration", self.calibration)) if v is not None}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    task: str
+    arch: str
+    display: str
+    precision: str
+    variant: str
+    runtime: str
+    file: str
+    sha256: str | None  # None for derived cards: their file is made here
+    bytes: int | None
+    labels: str
+    license: str
+    input: InputContract
+    output: OutputContract
+    sources: tuple[Source, ...]
+    phone_latency: tuple[PhoneLatency, ...] = ()
+    io_labels: str | None = None
+    derived_from: str | None = None
+    recipe: Recipe | None = None
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derived_from is not None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    cards: tuple[ModelCard, ...]
+    _by_name: dict[str, ModelCard] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.cards})
+
+    def __getitem__(self, name: str) -> ModelCard:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownCardError(name, tuple(self._by_name)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self.cards)
+
+    def for_task(self, task: str) -> tuple[ModelCard, ...]:
+        return tuple(c for c in self.cards if c.task == task)
+
+    def displays(self, task: str) -> tuple[str, ...]:
+        """Model names offered for a task, in catalog order."""
+        return tuple(dict.fromkeys(c.display for c in self.for_task(task)))
+
+    def variants(self, task: str, display: str) -> tuple[ModelCard, ...]:
+        return tuple(c for c in self.for_task(task) if c.display == display)
+
+
+@cache
+def read_labels(filename: str) -> tuple[str, ...]:
+    lines = (LABELS_DIR / filename).read_text(encoding="utf-8").splitlines()
+    return tuple(line for line in lines if line.strip())
+
+
+def class_names(card: ModelCard) -> tuple[str, ...]:
+    """Names of the model's real classes (ImageNet's 'background' line dropped), in output order.
+
+    Places365 lines are 'path index'; only the path is kept.
+    """
+    labels = read_labels(card.labels)
+    if labels and labels[0] == "background":
+        labels = labels[1:]
+    return tuple(line.split(" ")[0] if line.startswith("/") else line for line in labels)
+
+
+def _published_latencies(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _require(entry: dict, key: str, name: str):
+    if key not in entry:
+        raise CatalogError(f"card {name!r}: missing field {key!r}")
+    return entry[key]
+
+
+def _one_of(value: str, allowed: tuple[str, ...], name: str, key: str) -> str:
+    if value not in allowed:
+        raise CatalogError(f"card {name!r}: {key} = {value!r}, expected one of {allowed}")
+    return value
+
+
+def _input(raw: dict, name: str) -> InputContract:
+    try:
+        contract = InputContract(
+            height=int(raw["height"]),
+            width=int(raw["width"]),
+            layout=_one_of(raw["layout"], ("NHWC", "NCHW"), name, "input.layout"),
+            channels=_one_of(raw["channels"], ("RGB", "BGR"), name, "input.channels"),
+            mean=tuple(float(v) for v in raw["mean"]),
+            std=tuple(float(v) for v in raw["std"]),
+            resize=_one_of(raw["resize"], ("shorter_side_center_crop", "stretch"), name, "input.resize"),
+            crop_fraction=float(raw["crop_fraction"]),
+        )
+    except KeyError as exc:
+        raise CatalogError(f"card {name!r}: input is missing {exc.args[0]!r}") from None
+    if len(contract.mean) != 3 or len(contract.std) != 3 or 0.0 in contract.std:
+        raise CatalogError(f"card {name!r}: input mean and std need 3 values each, std non-zero")
+    if not 0.0 < contract.crop_fraction <= 1.0:
+        raise CatalogError(f"card {name!r}: input.crop_fraction must be in (0, 1]")
+    return contract
+
+
+def _phone_latency(selectors: list[dict], rows: list[dict[str, str]], name: str) -> tuple[PhoneLatency, ...]:
+    found = []
+    for sel in selectors:
+        match = _require(sel, "match", name)
+        hits = [
+            r for r in rows
+            if r["model"] == sel["model"] and ("precision" not in sel or r["precision"] == sel["precision"])
+        ]
+        if not hits:
+            raise CatalogError(f"card {name!r}: no published latency row for {sel}")
+        found += [
+            PhoneLatency(
+                model=r["model"], precision=r["precision"], runtime=r["runtime"], device=r["device"],
+                compute_unit=r["compute_unit"], latency_ms=r["latency_ms"], source=r["source"],
+                note=r["note"], match=match,
+            )
+            for r in hits
+        ]
+    return tuple(found)
+
+
+def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) -> ModelCard:
+    name = entry["name"]
+    if parent.runtime != "onnx" or parent.precision != "fp32" or parent.is_derived:
+        raise CatalogError(f"card {name!r}: only original fp32 ONNX cards can be derived from")
+    raw_recipe = _require(entry, "recipe", name)
+    recipe = Recipe(
+        kind=_one_of(raw_recipe.get("kind", ""), RECIPE_KINDS, name, "recipe.kind"),
+        calibration=raw_recipe.get("calibration"),
+    )
+    if (recipe.kind == "int8_static") != (recipe.calibration is not None):
+        raise CatalogError(f"card {name!r}: recipe.calibration is required for int8_static and only there")
+    return ModelCard(
+        name=name, task=parent.task, arch=parent.arch, display=parent.display,
+        precision=_one_of(_require(entry, "precision", name), PRECISIONS, name, "precision"),
+        variant=_require(entry, "variant", name), runtime=parent.runtime,
+        file=f"derived/{name}.onnx", sha256=None, bytes=None, labels=parent.labels,
+        license=parent.license, input=parent.input, output=parent.output,
+        sources=(Source(what=f"derived here from {parent.name} by the recipe {recipe.as_dict()}"),),
+        phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
+        io_labels=parent.io_labels, derived_from=parent.name, recipe=recipe,
+    )
+
+
+def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
+    name = _require(entry, "name", "?")
+    output = _require(entry, "output", name)
+    card = ModelCard(
+        name=name,
+        task=_one_of(_require(entry, "task", name), TASKS, name, "task"),
+        arch=_require(entry, "arch", name),
+        display=_require(entry, "display", name),
+        precision=_one_of(_require(entry, "precision", name), PRECISIONS, name, "precision"),
+        variant=_require(entry, "variant", name),
+        runtime=_one_of(_require(entry, "runtime", name), RUNTIMES, name, "runtime"),
+        file=_require(entry, "file", name),
+        sha256=_require(entry, "sha256", name).lower(),
+        bytes=int(_require(entry, "bytes", name)),
+        labels=_require(entry, "labels", name),
+        license=_require(entry, "license", name),
+        input=_input(_require(entry, "input", name), name),
+        output=OutputContract(
+            kind=_one_of(output.get("kind", ""), ("probabilities", "logits"), name, "output.kind"),
+            classes=int(output["classes"]),
+            background_class=bool(output.get("background_class", False)),
+        ),
+        sources=tuple(Source(**s) for s in _require(entry, "sources", name)),
+        phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
+        io_labels=entry.get("io_labels"),
+    )
+    if len(card.sha256) != 64:
+        raise CatalogError(f"card {name!r}: sha256 must be 64 hex digits")
+    real_classes = card.output.classes - card.output.background_class
+    if len(class_names(card)) != real_classes:
+        raise CatalogError(
+            f"card {name!r}: {card.labels} has {len(read_labels(card.labels))} labels for {card.output.classes} outputs"
+        )
+    return card
+
+
+def load_catalog(path: Path = DATA_DIR / "catalog.toml", latency_csv: Path = DATA_DIR / "phone_latency.csv") -> Catalog:
+    with path.open("rb") as fh:
+        entries = tomllib.load(fh).get("card", [])
+    rows = _published_latencies(latency_csv)
+    cards: dict[str, ModelCard] = {}
+    for entry in entries:
+        name = entry.get("name")
+        if name in cards:
+            raise CatalogError(f"card {name!r} is defined twice")
+        if "derived_from" in entry:
+            parent_name = entry["derived_from"]
+            if parent_name not in cards:
+                raise CatalogError(f"card {name!r}: derived_from {parent_name!r} must be defined above it")
+            cards[name] = _derived_card(entry, cards[parent_name], rows)
+        else:
+            cards[name] = _card(entry, rows)
+    return Catalog(tuple(cards.values()))
+
+
+@cache
+def default_catalog() -> Catalog:
+    return load_catalog()

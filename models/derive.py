@@ -1,0 +1,82 @@
+"""Derived precisions of an fp32 ONNX model: fp16, int8 static (QDQ) and int8 dynamic.
+
+Each recipe is deterministic: the same parent file, recipe and calibration inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+# Bump when a recipe's code changes what it writes, so cached files of the old code are not reused.
+RECIPE_VERSION = 1
+
+
+def to_fp16(src: Path, dst: Path) -> None:
+    """Weights and activations in fp16; the graph's inputs and outputs stay fp32 for the caller."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(model, str(dst))
+
+
+def to_int8_dynamic(src: Path, dst: Path) -> None:
+    """int8 weights; activations quantized at run time from each tensor's own range.
+
+    uint8 weights: ORT's CPU ConvInteger has no kernel for int8 weights.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8, per_channel=True)
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over preprocessed input tensors."""
+
+    def __init__(self, input_name: str, tensors: Iterable[np.ndarray]):
+        self._feeds = iter([{input_name: np.asarray(t, dtype=np.float32)} for t in tensors])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> None:
+    """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs.
+
+    uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    tensors = list(calibration)
+    if not tensors:
+        raise ValueError("no calibration inputs")
+    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    with tempfile.TemporaryDirectory(prefix="mvl-quant-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(dst),
+            _Calibration(input_name, tensors),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+
+
+def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None) -> None:
+    if kind == "fp16":
+        to_fp16(src, dst)
+    elif kind == "int8_dynamic":
+        to_int8_dynamic(src, dst)
+    elif kind == "int8_static":
+        to_int8_static(src, dst, calibration())
+    else:
+        raise ValueError(f"unknown recipe kind {kind!r}")

@@ -1,0 +1,1 @@
+"""One module per task: pure pre- and post-processing, typed results with per-stage timings."""

@@ -1,0 +1,104 @@
+"""Reading a person's photo safely: limits checked before decoding, every mode turned into upright RGB."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
+MIN_SIDE = 16
+
+
+class PhotoError(ValueError):
+    """The file cannot be used as a photo; the message says why, in words a person understands."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An upright 8-bit RGB photo and what was done to get it."""
+
+    image: Image.Image
+    format: str
+    source_mode: str
+    notes: tuple[str, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    mode = image.mode
+    if mode == "RGB":
+        return image, []
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit samples: Pillow's convert() would clip them at 255 instead of scaling.
+        samples = np.asarray(image, dtype=np.float64)
+        scaled = np.clip(np.rint(samples / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB"), ["16-bit grayscale scaled to 8 bits"]
+    if mode == "F":
+        samples = np.asarray(image, dtype=np.float64)
+        peak = 1.0 if samples.max(initial=0.0) <= 1.0 else 255.0
+        scaled = np.clip(np.rint(samples / peak * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB"), ["floating-point grayscale scaled to 8 bits"]
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB"), [f"{mode}: transparency shown on white"]
+    return image.convert("RGB"), [f"converted from {mode} to RGB"]
+
+
+def read_photo(source: bytes | str | Path) -> Photo:
+    """Decode a photo from bytes or a path. Raises PhotoError with a clear reason."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise PhotoError(f"cannot read the uploaded file: {exc.strerror or exc}") from exc
+        if size > MAX_FILE_BYTES:
+            raise PhotoError(f"the file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if not data:
+        raise PhotoError("the file is empty (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise PhotoError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise PhotoError("the file is not an image this app can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise PhotoError(
+            f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise PhotoError(f"the image is {width}x{height} pixels; both sides must be at least {MIN_SIDE} pixels")
+    notes = []
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        image.seek(0)
+        notes.append(f"first of {frames} frames used")
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError:
+        raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PhotoError(f"the image data is corrupt or truncated ({exc})") from None
+    if upright is not image:
+        orientation = image.getexif().get(0x0112)
+        notes.append(f"rotated upright (EXIF orientation {orientation})")
+    rgb, conversion = _to_rgb(upright)
+    return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion))

@@ -166,12 +166,17 @@ def read_labels(filename: str) -> tuple[str, ...]:
 def class_names(card: ModelCard) -> tuple[str, ...]:
     """Names of the model's real classes (ImageNet's 'background' line dropped), in output order.
 
-    Places365 lines are 'path index'; only the path is kept.
+    Places365 lines are '/k/kennel/outdoor 213': shown as 'kennel, outdoor'.
     """
     labels = read_labels(card.labels)
     if labels and labels[0] == "background":
         labels = labels[1:]
-    return tuple(line.split(" ")[0] if line.startswith("/") else line for line in labels)
+    return tuple(_places_name(line) if line.startswith("/") else line for line in labels)
+
+
+def _places_name(line: str) -> str:
+    path = line.split(" ")[0]
+    return path[3:].replace("_", " ").replace("/", ", ")
 
 
 def _published_latencies(path: Path) -> list[dict[str, str]]:

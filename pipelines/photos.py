@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
 MIN_SIDE = 16
+EXIF_ORIENTATION = 0x0112
 
 
 class PhotoError(ValueError):
@@ -92,13 +93,13 @@ def read_photo(source: bytes | str | Path) -> Photo:
         notes.append(f"first of {frames} frames used")
     try:
         image.load()
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
         upright = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PhotoError(f"the image data is corrupt or truncated ({exc})") from None
-    if upright is not image:
-        orientation = image.getexif().get(0x0112)
-        notes.append(f"rotated upright (EXIF orientation {orientation})")
+    if orientation in range(2, 9):
+        notes.append(f"turned upright (EXIF orientation {orientation})")
     rgb, conversion = _to_rgb(upright)
     return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion))

@@ -1,0 +1,197 @@
+"""Mobile Vision Lab: the UI only. Run `python app.py` and open http://127.0.0.1:7860."""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio, huggingface_hub or onnxruntime are imported: nothing calls home.
+for _var, _value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_DISABLE_TELEMETRY", "1"), ("ORT_DISABLE_TELEMETRY", "1")):
+    os.environ.setdefault(_var, _value)
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from models.backends import BackendError  # noqa: E402
+from models.catalog import Catalog, ModelCard  # noqa: E402
+from models.hub import ModelHub  # noqa: E402
+from models.store import ModelStore, StoreError  # noqa: E402
+from pipelines.calibration import sample_photo_paths  # noqa: E402
+from pipelines.photo import MAX_RUNS, THREAD_CHOICES, PhotoAnalysis, TaskResult, analyse_photo  # noqa: E402
+from pipelines.photos import MAX_FILE_BYTES, MAX_PIXELS, PhotoError, read_photo  # noqa: E402
+
+EXAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
+DISPLAY_MAX_SIDE = 1024
+FP16_NOTE = (
+    "fp16 on this CPU: ONNX Runtime's CPU kernels compute most operators in fp32, so an fp16 graph adds "
+    "casts and is usually no faster (often slower) here. On a phone GPU or NPU fp16 is native and faster."
+)
+
+
+def _default(catalog: Catalog, task: str, display: str | None = None) -> ModelCard:
+    cards = catalog.for_task(task)
+    return next((c for c in cards if c.display == display), cards[0])
+
+
+def variant_choices(catalog: Catalog, task: str, display: str) -> list[tuple[str, str]]:
+    return [(card.variant, card.name) for card in catalog.variants(task, display)]
+
+
+def host_latency_rows(task: str, item: TaskResult) -> list[list]:
+    report = item.latency
+    return [
+        [task, item.model.card.display, item.model.card.variant, report.threads, s.stage,
+         round(s.median_ms, 2), round(s.p90_ms, 2), report.runs]
+        for s in report.stages
+    ]
+
+
+def phone_latency_rows(card: ModelCard) -> list[list]:
+    return [
+        [card.display, p.device, p.runtime, p.precision, p.compute_unit, p.latency_ms, p.match, p.source]
+        for p in card.phone_latency
+    ]
+
+
+def card_markdown(item: TaskResult) -> str:
+    card, file = item.model.card, item.model.file
+    size_mb = file.path.stat().st_size / 1e6
+    lines = [
+        f"### {card.display}: {card.variant}",
+        f"- card `{card.name}`; runtime **{card.runtime}**; task {card.task}",
+        f"- size on disk **{size_mb:.2f} MB**; sha256 `{file.sha256[:16]}…`; file from the {file.origin}",
+        f"- input: {card.input.describe()}",
+        f"- output: {card.output.classes} {card.output.kind}"
+        + ("; index 0 is 'background' and is dropped" if card.output.background_class else ""),
+        f"- license: {card.license}",
+    ]
+    if card.derived_from:
+        lines.append(f"- derived here from `{card.derived_from}` by the recipe {card.recipe.as_dict()}")
+    lines += [f"- source: {s.what}" + (f" ({s.url})" if s.url else "") for s in card.sources]
+    if card.precision == "fp16":
+        lines.append(f"- {FP16_NOTE}")
+    return "\n".join(lines)
+
+
+def phone_markdown(cards: tuple[ModelCard, ...]) -> str:
+    missing = [c.display + " " + c.variant for c in cards if not c.phone_latency]
+    return "\n".join(f"- {name}: no published measurement for this model" for name in missing)
+
+
+def _display_image(analysis: PhotoAnalysis):
+    image = analysis.photo.image
+    if max(image.size) > DISPLAY_MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
+    return image
+
+
+def build_app(store: ModelStore | None = None) -> gr.Blocks:
+    """The whole UI. Models load on first use, not here."""
+    hub = ModelHub(store or ModelStore.from_env())
+    catalog = hub.store.catalog
+    imagenet_default = _default(catalog, "classification", "EfficientNet-Lite0")
+    scene_default = _default(catalog, "scene")
+    examples_dir = Path(tempfile.mkdtemp(prefix="mvl-examples-"))
+    samples = {p.name: p for p in sample_photo_paths()}
+    examples = [[str(shutil.copy(samples[name], examples_dir / name))] for name in EXAMPLE_PHOTOS if name in samples]
+
+    def classify(path, imagenet_card, scene_card, threads, runs):
+        if not path:
+            raise gr.Error("Upload a photo first (or click an example).")
+        try:
+            photo = read_photo(path)
+            analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs))
+        except PhotoError as exc:
+            raise gr.Error(f"This photo cannot be used: {exc}.") from None
+        except (StoreError, BackendError) as exc:
+            raise gr.Error(f"The model could not be loaded: {exc}") from None
+        except (KeyError, ValueError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+        scene = analysis.scene.result
+        notes = "; ".join(photo.notes) or "used as uploaded"
+        cards = (analysis.imagenet.model.card, analysis.scene.model.card)
+        phone_rows = phone_latency_rows(cards[0]) + phone_latency_rows(cards[1])
+        return (
+            _display_image(analysis),
+            f"{photo.size[0]}x{photo.size[1]} {photo.format}, {photo.source_mode}: {notes}",
+            {p.label: p.score for p in analysis.imagenet.result.top},
+            {p.label: p.score for p in scene.top},
+            f"**{scene.environment}** ({scene.indoor_share:.0%} of the top-10 scenes are indoor scenes)",
+            host_latency_rows("ImageNet", analysis.imagenet) + host_latency_rows("scene", analysis.scene),
+            phone_rows,
+            phone_markdown(cards),
+            card_markdown(analysis.imagenet) + "\n\n" + card_markdown(analysis.scene),
+        )
+
+    with gr.Blocks(title="Mobile Vision Lab", delete_cache=(300, 900)) as demo:
+        gr.Markdown(
+            "# Mobile Vision Lab\nThe model files a phone runs (TFLite through LiteRT, ONNX through ONNX Runtime), "
+            "run here on your photo. Host latency is measured on this machine "
+            f"({os.cpu_count()} CPU cores); phone latency is as published, with its source."
+        )
+        with gr.Tab("Photo"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    photo_in = gr.File(
+                        label=f"Photo (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {MAX_FILE_BYTES // 2**20} MB "
+                        f"and {MAX_PIXELS // 1_000_000} megapixels)",
+                        file_count="single", type="filepath", elem_id="photo-input",
+                    )
+                    if examples:
+                        gr.Examples(examples, inputs=[photo_in], label="Example photos (scikit-image samples)",
+                                    cache_examples=False)
+                    imagenet_model = gr.Dropdown(
+                        list(catalog.displays("classification")), value=imagenet_default.display, label="ImageNet classifier"
+                    )
+                    imagenet_card = gr.Dropdown(
+                        variant_choices(catalog, "classification", imagenet_default.display),
+                        value=imagenet_default.name, label="Precision",
+                    )
+                    scene_model = gr.Dropdown(list(catalog.displays("scene")), value=scene_default.display, label="Scene model")
+                    scene_card = gr.Dropdown(
+                        variant_choices(catalog, "scene", scene_default.display), value=scene_default.name, label="Precision"
+                    )
+                    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
+                                       info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
+                    runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
+                    run = gr.Button("Classify", variant="primary", elem_id="classify")
+                with gr.Column(scale=2):
+                    shown = gr.Image(label="Your photo, upright", interactive=False, height=320)
+                    photo_notes = gr.Markdown()
+                    with gr.Row():
+                        imagenet_out = gr.Label(num_top_classes=5, label="ImageNet top-5", elem_id="imagenet-labels")
+                        scene_out = gr.Label(num_top_classes=5, label="Scene top-5 (Places365)", elem_id="scene-labels")
+                    environment = gr.Markdown()
+                    host_latency = gr.Dataframe(
+                        headers=["task", "model", "variant", "threads", "stage", "median ms", "p90 ms", "runs"],
+                        label="Latency measured here (this host, warm runs; not a phone figure)", interactive=False,
+                    )
+                    phone_latency = gr.Dataframe(
+                        headers=["model", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"],
+                        label="Latency published for real phones (not measured here)", interactive=False, wrap=True,
+                    )
+                    phone_missing = gr.Markdown()
+                    cards_out = gr.Markdown()
+
+        def on_model(task):
+            def update(display):
+                choices = variant_choices(catalog, task, display)
+                return gr.Dropdown(choices=choices, value=choices[0][1])
+            return update
+
+        imagenet_model.change(on_model("classification"), imagenet_model, imagenet_card, api_visibility="private")
+        scene_model.change(on_model("scene"), scene_model, scene_card, api_visibility="private")
+        outputs = [shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency,
+                   phone_missing, cards_out]
+        inputs = [photo_in, imagenet_card, scene_card, threads, runs]
+        run.click(classify, inputs, outputs, api_name="classify")
+        photo_in.upload(classify, inputs, outputs, api_visibility="private")
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    return demo
+
+
+if __name__ == "__main__":
+    build_app().launch(server_name=os.environ.get("MVL_HOST", "127.0.0.1"), max_file_size=MAX_FILE_BYTES)

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real weights and photos in ../shared (or where MVL_MODEL_DIRS / MVL_SHARED_DIR say)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from models.hub import ModelHub
+from models.store import ModelStore
+from pipelines.calibration import sample_photo_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MVL_SHARED_DIR", ROOT.parent / "shared")).resolve()
+MODEL_DIRS = [Path(d).resolve() for d in os.environ.get("MVL_MODEL_DIRS", str(SHARED / "models")).split(os.pathsep) if d]
+EVAL = SHARED / "eval"
+DATA_LATENCY = ROOT / "models" / "data" / "phone_latency.csv"
+
+
+@pytest.fixture(scope="session")
+def derived_cache(tmp_path_factory) -> Path:
+    """A fresh cache per test session, so derived files are made by the code under test."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def store(derived_cache) -> ModelStore:
+    return ModelStore(MODEL_DIRS, cache_dir=derived_cache, allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def hub(store) -> ModelHub:
+    return ModelHub(store)
+
+
+@pytest.fixture(scope="session")
+def sample_photos() -> dict[str, Image.Image]:
+    """scikit-image's bundled colour photos by stem: chelsea (a cat), coffee, astronaut, rocket..."""
+    photos = {}
+    for path in sample_photo_paths():
+        with Image.open(path) as image:
+            photos[path.stem] = image.convert("RGB")
+    return photos

@@ -1,0 +1,112 @@
+import csv
+import tomllib
+
+import pytest
+
+from models.catalog import CatalogError, UnknownCardError, class_names, default_catalog, load_catalog
+from tests.conftest import DATA_LATENCY, SHARED
+
+CATALOG = default_catalog()
+
+
+def test_every_classification_and_scene_file_has_a_card_with_the_manifest_checksum():
+    manifest = tomllib.loads((SHARED / "models" / "MANIFEST.toml").read_text())
+    wanted = {path: entry for path, entry in manifest.items() if path.startswith(("classification/", "scene/"))}
+    cards = {card.file: card for card in CATALOG if not card.is_derived}
+    assert set(wanted) <= set(cards)
+    for path, entry in wanted.items():
+        assert cards[path].sha256 == entry["sha256"]
+        assert cards[path].bytes == entry["bytes"]
+        assert cards[path].runtime == entry["runtime"]
+
+
+def test_every_fp32_onnx_card_has_its_three_derived_variants():
+    for card in CATALOG:
+        if card.runtime == "onnx" and card.precision == "fp32" and not card.is_derived:
+            kinds = {c.recipe.kind for c in CATALOG if c.derived_from == card.name}
+            assert kinds == {"fp16", "int8_static", "int8_dynamic"}, card.name
+
+
+def test_derived_cards_inherit_the_parent_contract():
+    card = CATALOG["efficientnet_lite0.int8_static_onnx"]
+    parent = CATALOG[card.derived_from]
+    assert card.is_derived and card.sha256 is None
+    assert (card.input, card.output, card.labels, card.task) == (parent.input, parent.output, parent.labels, parent.task)
+    assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples"}
+
+
+def test_class_names_drop_background_and_read_places_paths():
+    v1 = CATALOG["mobilenet_v1_0.25_128.uint8_qat_tflite"]
+    lite = CATALOG["efficientnet_lite0.fp32_onnx"]
+    assert class_names(v1) == class_names(lite)
+    assert len(class_names(v1)) == 1000 and class_names(v1)[0].startswith("tench")
+    places = class_names(CATALOG["squeezenet1.1_places365.fp32_onnx"])
+    assert len(places) == 365 and places[0] == "airfield" and "kennel, outdoor" in places
+
+
+def test_published_latencies_are_the_csv_rows_with_their_source():
+    with DATA_LATENCY.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    card = CATALOG["mobilenet_v1_0.25_128.uint8_qat_tflite"]
+    assert [(p.device, p.latency_ms, p.source) for p in card.phone_latency] == [
+        (r["device"], r["latency_ms"], r["source"]) for r in rows
+        if r["model"] == "mobilenet_v1_0.25_128" and r["precision"] == "uint8"
+    ]
+    assert all(p.source and p.match for c in CATALOG for p in c.phone_latency)
+    assert CATALOG["mobilenet_v1_0.5_160.uint8_qat_tflite"].phone_latency == ()
+
+
+def test_project_latency_file_is_the_shared_reference():
+    assert DATA_LATENCY.read_text() == (SHARED / "reference" / "phone_latency.csv").read_text()
+
+
+def test_unknown_card_names_the_known_ones():
+    with pytest.raises(UnknownCardError, match="mobilenet_v1_0.25_128.uint8_qat_tflite"):
+        CATALOG["mobilenet_v1_0.25_128.fp32"]
+
+
+BASE = '''
+[[card]]
+name = "m.fp32_onnx"
+task = "classification"
+arch = "m"
+display = "M"
+precision = "fp32"
+variant = "fp32"
+runtime = "onnx"
+file = "m.onnx"
+sha256 = "{sha}"
+bytes = 10
+labels = "coral_imagenet_labels.txt"
+license = "MIT"
+input = {{ height = 8, width = 8, layout = "NCHW", channels = "RGB", mean = [0, 0, 0], std = [1, 1, 1], resize = "stretch", crop_fraction = 1.0 }}
+output = {{ kind = "logits", classes = 1000 }}
+sources = [{{ what = "test" }}]
+'''
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace('runtime = "onnx"', 'runtime = "coreml"'), "runtime"),
+        (lambda t: t.replace('license = "MIT"\n', ""), "license"),
+        (lambda t: t.replace("classes = 1000", "classes = 10"), "labels"),
+        (lambda t: t.replace('layout = "NCHW"', 'layout = "CHW"'), "input.layout"),
+        (lambda t: t + '[[card]]\nname = "m.fp16"\nderived_from = "nope"\n', "derived_from"),
+        (lambda t: t + '[[card]]\nname = "m.fp16"\nderived_from = "m.fp32_onnx"\nprecision = "fp16"\nvariant = "x"\n'
+         'recipe = { kind = "int8_static" }\n', "calibration"),
+        (lambda t: t + t, "twice"),
+    ],
+)
+def test_malformed_catalog_is_refused_naming_the_field(tmp_path, edit, message):
+    path = tmp_path / "catalog.toml"
+    path.write_text(edit(BASE.format(sha="a" * 64)))
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path, DATA_LATENCY)
+
+
+def test_a_valid_small_catalog_loads(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(BASE.format(sha="a" * 64))
+    (card,) = load_catalog(path, DATA_LATENCY).cards
+    assert card.name == "m.fp32_onnx" and card.input.resize == "stretch"

@@ -28,6 +28,11 @@ FP16_NOTE = (
     "fp16 on this CPU: ONNX Runtime's CPU kernels compute most operators in fp32, so an fp16 graph adds "
     "casts and is usually no faster (often slower) here. On a phone GPU or NPU fp16 is native and faster."
 )
+INT8_DYNAMIC_NOTE = (
+    "int8 dynamic on this CPU: every convolution re-quantizes its input at run time (ConvInteger), which "
+    "costs more than it saves in a convolutional network; the recipe suits matrix-multiply-heavy models. "
+    "int8 static, calibrated ahead of time, is the fast int8 path here."
+)
 
 
 def _default(catalog: Catalog, task: str, display: str | None = None) -> ModelCard:
@@ -72,6 +77,8 @@ def card_markdown(item: TaskResult) -> str:
     lines += [f"- source: {s.what}" + (f" ({s.url})" if s.url else "") for s in card.sources]
     if card.precision == "fp16":
         lines.append(f"- {FP16_NOTE}")
+    if card.recipe and card.recipe.kind == "int8_dynamic":
+        lines.append(f"- {INT8_DYNAMIC_NOTE}")
     return "\n".join(lines)
 
 
@@ -148,11 +155,12 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                     )
                     imagenet_card = gr.Dropdown(
                         variant_choices(catalog, "classification", imagenet_default.display),
-                        value=imagenet_default.name, label="Precision",
+                        value=imagenet_default.name, label="Precision", allow_custom_value=True,
                     )
                     scene_model = gr.Dropdown(list(catalog.displays("scene")), value=scene_default.display, label="Scene model")
                     scene_card = gr.Dropdown(
-                        variant_choices(catalog, "scene", scene_default.display), value=scene_default.name, label="Precision"
+                        variant_choices(catalog, "scene", scene_default.display), value=scene_default.name, label="Precision",
+                        allow_custom_value=True,  # API callers may name any card; analyse_photo checks it
                     )
                     threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
                                        info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")

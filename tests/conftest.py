@@ -43,3 +43,33 @@ def sample_photos() -> dict[str, Image.Image]:
         with Image.open(path) as image:
             photos[path.stem] = image.convert("RGB")
     return photos
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(store):
+    """The whole app, launched on 127.0.0.1 inside the test session."""
+    import app
+
+    demo = app.build_app(store)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_BYTES)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    yield client
+    client.close()

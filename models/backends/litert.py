@@ -20,8 +20,11 @@ def _spec(detail: dict) -> TensorSpec:
 
 def quantize(x: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
     info = np.iinfo(dtype)
-    q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    q = np.divide(x, np.float32(scale), dtype=np.float32)  # one new buffer, then in place
+    q += np.float32(zero_point)
+    np.rint(q, out=q)
+    np.clip(q, info.min, info.max, out=q)
+    return q.astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -1,0 +1,73 @@
+"""The app through its API, as gradio_client drives it."""
+
+import io
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+LITE = "efficientnet_lite0.fp32_onnx"
+SCENE = "squeezenet1.1_places365.fp32_onnx"
+
+
+def _classify(client, path, imagenet=LITE, scene=SCENE, threads=1, runs=3):
+    return client.predict(handle_file(str(path)), imagenet, scene, threads, runs, api_name="/classify")
+
+
+@pytest.fixture
+def coffee_path(tmp_path, sample_photos):
+    path = tmp_path / "coffee.jpg"
+    sample_photos["coffee"].save(path, quality=95)
+    return path
+
+
+def test_classify_a_photo(client, coffee_path):
+    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards) = _classify(client, coffee_path)
+    assert imagenet["label"] == "espresso"
+    assert len(imagenet["confidences"]) == 5
+    assert "coffee shop" in [c["label"] for c in scenes["confidences"]]
+    assert "indoor" in environment
+    stages = {(row[0], row[4]) for row in host["data"]}
+    assert {("ImageNet", "inference"), ("scene", "total")} <= stages
+    assert all(row[3] == 1 and row[7] == 3 for row in host["data"])  # threads and runs as asked
+    assert any(row[1] == "Pixel 4" and "tensorflow/tpu" in row[7] for row in phone["data"])
+    assert "18.60 MB" in cards and "Demo use only" in cards
+    assert shown and "JPEG" in notes
+
+
+def test_a_model_with_no_published_figure_says_so(client, coffee_path):
+    *_, phone_missing, _ = _classify(client, coffee_path, imagenet="mobilenet_v1_0.5_160.uint8_qat_tflite")
+    assert "MobileNet v1 0.5/160" in phone_missing and "no published measurement" in phone_missing
+
+
+def test_fp16_explains_why_it_is_not_faster_here(client, coffee_path):
+    *_, cards = _classify(client, coffee_path, imagenet="efficientnet_lite0.fp16_onnx")
+    assert "derived here from `efficientnet_lite0.fp32_onnx`" in cards and "fp16 on this CPU" in cards
+
+
+def _png(size):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"just some text, not a photo\n" * 10, "not an image"),
+        ("empty.jpg", b"", "empty"),
+        ("tiny.png", _png((1, 1)), "at least 16 pixels"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_the_app_keeps_serving(client, tmp_path, coffee_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AppError, match=message):
+        _classify(client, path)
+    assert _classify(client, coffee_path)[2]["label"] == "espresso"
+
+
+def test_an_unknown_card_is_a_clear_error(client, coffee_path):
+    with pytest.raises(AppError, match="unknown model card"):
+        _classify(client, coffee_path, imagenet="resnet50.fp32")

@@ -1,0 +1,46 @@
+"""A person's path through the page: headless Chromium uploads a photo and reads the labels off the page."""
+
+import shutil
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, Chromium keeps trying to reach Google's services from a machine with no network.
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_upload_a_photo_and_read_the_labels(browser, app_url, sample_photos, tmp_path):
+    photo = tmp_path / "coffee.jpg"
+    sample_photos["coffee"].save(photo, quality=95)
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_url)
+    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    labels = page.locator("#imagenet-labels")
+    labels.get_by_text("espresso").first.wait_for(timeout=60_000)
+    page.locator("#scene-labels").get_by_text("coffee shop").first.wait_for(timeout=10_000)
+    assert "indoor" in page.inner_text("body")
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_bad_file_shows_an_error_and_the_page_still_works(browser, app_url, sample_photos, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a photo\n" * 10)
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_url)
+    page.locator("#photo-input input[type=file]").set_input_files(str(bad))
+    page.get_by_text("not an image").first.wait_for(timeout=30_000)
+    page.close()

@@ -195,8 +195,12 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         outputs = [shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency,
                    phone_missing, cards_out]
         inputs = [photo_in, imagenet_card, scene_card, threads, runs]
+        def on_photo(path, *options):
+            # An upload or an example click runs at once; removing the photo clears what it showed.
+            return classify(path, *options) if path else [None] * len(outputs)
+
         run.click(classify, inputs, outputs, api_name="classify")
-        photo_in.upload(classify, inputs, outputs, api_visibility="private")
+        photo_in.change(on_photo, inputs, outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 

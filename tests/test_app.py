@@ -2,10 +2,13 @@
 
 import io
 
+import numpy as np
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+
+from tests.pipelines.test_photos import png_bytes
 
 LITE = "efficientnet_lite0.fp32_onnx"
 SCENE = "squeezenet1.1_places365.fp32_onnx"
@@ -58,6 +61,8 @@ def _png(size):
         ("notes.txt", b"just some text, not a photo\n" * 10, "not an image"),
         ("empty.jpg", b"", "empty"),
         ("tiny.png", _png((1, 1)), "at least 16 pixels"),
+        ("huge.png", png_bytes(np.zeros((16, 16, 3), np.uint8), declared=(20000, 20000)), "megapixels"),
+        ("cut.png", _png((400, 300))[:300], "corrupt or truncated|not an image"),
     ],
 )
 def test_bad_input_gets_a_clear_message_and_the_app_keeps_serving(client, tmp_path, coffee_path, name, content, message):

@@ -44,3 +44,13 @@ def test_a_bad_file_shows_an_error_and_the_page_still_works(browser, app_url, sa
     page.locator("#photo-input input[type=file]").set_input_files(str(bad))
     page.get_by_text("not an image").first.wait_for(timeout=30_000)
     page.close()
+
+
+@pytest.mark.browser
+def test_clicking_an_example_photo_classifies_it(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_url)
+    page.get_by_text("rocket.jpg").first.click()
+    page.locator("#imagenet-labels").get_by_text("missile").first.wait_for(timeout=60_000)
+    assert "outdoor" in page.inner_text("body")
+    page.close()

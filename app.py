@@ -19,8 +19,18 @@ from models.catalog import Catalog, ModelCard  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
 from models.store import ModelStore, StoreError  # noqa: E402
 from pipelines.calibration import sample_photo_paths  # noqa: E402
+from pipelines.evaluate import CardEvaluation, read_evaluations  # noqa: E402
 from pipelines.photo import MAX_RUNS, THREAD_CHOICES, PhotoAnalysis, TaskResult, analyse_photo  # noqa: E402
 from pipelines.photos import MAX_FILE_BYTES, MAX_PIXELS, PhotoError, read_photo  # noqa: E402
+from pipelines.precision_lab import (  # noqa: E402
+    HOST_AXES,
+    PlotPoint,
+    VariantOutcome,
+    compare_precisions,
+    pareto_front,
+    phone_axes,
+    plot_points,
+)
 
 EXAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
 DISPLAY_MAX_SIDE = 1024
@@ -95,10 +105,87 @@ def _display_image(analysis: PhotoAnalysis):
     return image
 
 
+TASK_TITLES = {"classification": "ImageNet classifiers", "scene": "Scene models (Places365)"}
+MODEL_TABLE_HEADERS = [
+    "card", "task", "model", "variant", "runtime", "derived from", "license", "size MB", "params M", "MACs M",
+    "1x1 conv % MACs / params", "depthwise %", "full conv %", "fully connected %", "eval photos", "top-1 %",
+    "top-5 %", "agrees with fp32 %", "output cosine", "host ms, 1 thread", "host ms, 2 threads",
+    "published phone figures",
+]
+
+
+def model_table_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation]) -> list[list]:
+    rows = []
+    for card in catalog:
+        r = evaluations.get(card.name)
+        phones = f"{len(card.phone_latency)} (below)" if card.phone_latency else "none published"
+        if r is None:
+            rows.append([card.name, card.task, card.display, card.variant, card.runtime, card.derived_from or "",
+                         card.license] + ["not evaluated yet: run python -m pipelines.evaluate"] + [""] * 13 + [phones])
+            continue
+        def pair(kind: str) -> str:
+            return f"{getattr(r, f'macs_{kind}_pct'):.1f} / {getattr(r, f'params_{kind}_pct'):.1f}"
+        rows.append([
+            r.card, r.task, r.model, r.variant, r.runtime, r.derived_from or "original file",
+            "demo use only (no license)" if r.license.startswith("UNCLEAR") else r.license,
+            round(r.size_mb, 2), round(r.params / 1e6, 3), round(r.macs / 1e6, 1), pair("conv_1x1"),
+            pair("depthwise"), pair("conv_full"), pair("fully_connected"), f"{r.photos} {r.eval_set}",
+            round(r.top1_pct, 1), round(r.top5_pct, 1),
+            "" if r.agreement_pct is None else round(r.agreement_pct, 1),
+            "" if r.cosine is None else round(r.cosine, 4), round(r.latency_1t_ms, 2), round(r.latency_2t_ms, 2),
+            phones,
+        ])
+    return rows
+
+
+def all_phone_rows(catalog: Catalog) -> list[list]:
+    return [[card.name] + phone_latency_rows(card)[i][1:] for card in catalog for i in range(len(card.phone_latency))]
+
+
+def accuracy_latency_figure(points: list[PlotPoint], task: str, axis: str):
+    from matplotlib.figure import Figure  # no pyplot: no global state shared between requests
+
+    figure = Figure(figsize=(9, 5.5), layout="constrained")
+    ax = figure.add_subplot()
+    if points:
+        ax.scatter([p.latency_ms for p in points], [p.accuracy_pct for p in points],
+                   s=[40 + 30 * p.size_mb for p in points], alpha=0.55, edgecolors="black", linewidths=0.6)
+        for p in points:
+            ax.annotate(p.label, (p.latency_ms, p.accuracy_pct), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        front = pareto_front(points)
+        ax.plot([p.latency_ms for p in front], [p.accuracy_pct for p in front], "--", color="tab:red",
+                label="Pareto front (faster and more accurate than the rest)")
+        ax.legend(loc="lower right", fontsize=8)
+        if max(p.latency_ms for p in points) / max(min(p.latency_ms for p in points), 1e-3) > 20:
+            ax.set_xscale("log")
+    ax.set_xlabel(f"latency, ms ({axis})")
+    ax.set_ylabel("top-1 accuracy, % (labeled eval photos)")
+    ax.set_title(f"{TASK_TITLES[task]}: accuracy against latency (marker area: file size)")
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def comparison_rows(task: str, outcomes: list[VariantOutcome]) -> list[list]:
+    rows = []
+    reference = {o.card.name: o for o in outcomes}[outcomes[0].reference]
+    for o in outcomes:
+        top = "; ".join(f"{p.label} {p.score:.2f}" for p in o.result.top)
+        if o.card.name == o.reference:
+            change = "reference"
+        elif o.same_top1:
+            change = f"same top-1; {o.top5_overlap}/5 of the top-5 shared"
+        else:
+            change = (f"top-1 differs: {o.result.top[0].label} (reference: {reference.result.top[0].label}); "
+                      f"{o.top5_overlap}/5 of the top-5 shared")
+        rows.append([task, o.card.variant, o.card.name, top, round(o.inference_ms, 2), change])
+    return rows
+
+
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load on first use, not here."""
     hub = ModelHub(store or ModelStore.from_env())
     catalog = hub.store.catalog
+    evaluations = read_evaluations()  # computed by python -m pipelines.evaluate, not per page view
     imagenet_default = _default(catalog, "classification", "EfficientNet-Lite0")
     scene_default = _default(catalog, "scene")
     examples_dir = Path(tempfile.mkdtemp(prefix="mvl-examples-"))
@@ -133,6 +220,37 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             card_markdown(analysis.imagenet) + "\n\n" + card_markdown(analysis.scene),
         )
 
+    def compare(path, imagenet_card, scene_card, threads, runs):
+        if not path:
+            raise gr.Error("Upload a photo first (or click an example).")
+        try:
+            photo = read_photo(path)
+            rows = []
+            for task, name in (("classification", imagenet_card), ("scene", scene_card)):
+                card = catalog[name]
+                if card.task != task:
+                    raise ValueError(f"{name} is not a {task} model")
+                rows += comparison_rows("ImageNet" if task == "classification" else "scene",
+                                        compare_precisions(hub, photo, task, card.display, int(threads), int(runs)))
+        except PhotoError as exc:
+            raise gr.Error(f"This photo cannot be used: {exc}.") from None
+        except (StoreError, BackendError) as exc:
+            raise gr.Error(f"The model could not be loaded: {exc}") from None
+        except (KeyError, ValueError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+        return rows
+
+    axes = list(HOST_AXES) + phone_axes(catalog)
+
+    def plot(task, axis):
+        points, missing = plot_points(catalog, evaluations, task, axis)
+        note = ""
+        if missing:
+            note = f"No figure on this axis for: {', '.join(missing)}."
+        if points and axis not in HOST_AXES:
+            note += "\n\n" + "\n".join(f"- {p.card}: {p.latency_ms:g} ms, {p.how}" for p in points)
+        return accuracy_latency_figure(points, task, axis), note
+
     with gr.Blocks(title="Mobile Vision Lab", delete_cache=(300, 900)) as demo:
         gr.Markdown(
             "# Mobile Vision Lab\nThe model files a phone runs (TFLite through LiteRT, ONNX through ONNX Runtime), "
@@ -166,6 +284,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                                        info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
                     runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
                     run = gr.Button("Classify", variant="primary", elem_id="classify")
+                    compare_button = gr.Button("Compare precisions", elem_id="compare")
                 with gr.Column(scale=2):
                     shown = gr.Image(label="Your photo, upright", interactive=False, height=320)
                     photo_notes = gr.Markdown()
@@ -182,7 +301,37 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                         label="Latency published for real phones (not measured here)", interactive=False, wrap=True,
                     )
                     phone_missing = gr.Markdown()
+                    comparison = gr.Dataframe(
+                        headers=["task", "variant", "card", "top-5", "inference ms (median)", "against the reference"],
+                        label="Every precision of the chosen models on this photo (reference: the fp32 file, "
+                              "or the first variant where there is none)",
+                        interactive=False, wrap=True, elem_id="comparison",
+                    )
                     cards_out = gr.Markdown()
+        with gr.Tab("Models"):
+            gr.Markdown(
+                "Every variant in the catalog, computed by `python -m pipelines.evaluate` and cached "
+                "(`models/data/evaluation.csv`), not recomputed per view. Parameters and multiply-adds come "
+                "from the graph itself; shares per layer type as in the MobileNet paper's Table 2. Accuracy: "
+                "labeled photos in the project's evaluation set. Host latency: this machine, median inference "
+                "stage of warm runs. Phone latency: published figures, never measured here."
+            )
+            gr.Dataframe(model_table_rows(catalog, evaluations), headers=MODEL_TABLE_HEADERS, interactive=False,
+                         wrap=True, label="Variants", elem_id="model-table")
+            with gr.Row():
+                plot_task = gr.Radio([("ImageNet", "classification"), ("Scenes", "scene")], value="classification",
+                                     label="Task")
+                plot_axis = gr.Dropdown(axes, value=axes[0], label="Latency axis")
+            initial_figure, initial_note = plot("classification", axes[0])
+            figure = gr.Plot(initial_figure, label="Accuracy against latency", elem_id="accuracy-plot")
+            plot_note = gr.Markdown(initial_note)
+            gr.Dataframe(
+                all_phone_rows(catalog),
+                headers=["card", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"],
+                label="Published phone latencies (not measured here)", interactive=False, wrap=True,
+            )
+            for control in (plot_task, plot_axis):
+                control.change(plot, [plot_task, plot_axis], [figure, plot_note], api_visibility="private")
 
         def on_model(task):
             def update(display):
@@ -200,6 +349,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             return classify(path, *options) if path else [None] * len(outputs)
 
         run.click(classify, inputs, outputs, api_name="classify")
+        compare_button.click(compare, inputs, [comparison], api_name="compare_precisions")
         photo_in.change(on_photo, inputs, outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo

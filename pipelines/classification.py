@@ -58,10 +58,10 @@ def load_model(hub: ModelHub, card: ModelCard | str, threads: int) -> LoadedMode
 class Classifier:
     """Top-k labels of an image classifier; one instance may serve many requests at once."""
 
-    def __init__(self, model: LoadedModel):
+    def __init__(self, model: LoadedModel, labels: tuple[str, ...] | None = None):
         self.card = model.card
         self.backend = model.backend
-        self.labels = class_names(model.card)
+        self.labels = labels if labels is not None else class_names(model.card)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return to_input_tensor(image, self.card.input)

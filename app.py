@@ -19,6 +19,17 @@ from models.catalog import Catalog, ModelCard  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
 from models.store import ModelStore, StoreError  # noqa: E402
 from pipelines.calibration import sample_photo_paths  # noqa: E402
+from pipelines.custom_model import (  # noqa: E402
+    MAX_MODEL_BYTES,
+    OUTPUT_KINDS,
+    RESIZES,
+    SCALINGS,
+    CustomModelError,
+    Form,
+    derive_variants,
+    load_custom_model,
+    run_custom,
+)
 from pipelines.evaluate import CardEvaluation, read_evaluations  # noqa: E402
 from pipelines.photo import MAX_RUNS, THREAD_CHOICES, PhotoAnalysis, TaskResult, analyse_photo  # noqa: E402
 from pipelines.photos import MAX_FILE_BYTES, MAX_PIXELS, PhotoError, read_photo  # noqa: E402
@@ -181,6 +192,24 @@ def comparison_rows(task: str, outcomes: list[VariantOutcome]) -> list[list]:
     return rows
 
 
+def stats_rows(stats) -> list[list]:
+    from models.graph_stats import LAYER_NAMES
+
+    rows = []
+    for row in stats.by_type:
+        macs_share, params_share = stats.share(row.layer_type)
+        rows.append([LAYER_NAMES[row.layer_type], row.layers, round(row.macs / 1e6, 2), round(100 * macs_share, 1),
+                     round(row.params / 1e6, 4), round(100 * params_share, 1)])
+    return rows + [["total", sum(r.layers for r in stats.by_type), round(stats.macs / 1e6, 2), 100.0,
+                    round(stats.params / 1e6, 4), 100.0]]
+
+
+def remove_workdir(workdir) -> None:
+    """A session's uploaded model and its derived files go when the session ends or uploads another."""
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load on first use, not here."""
     hub = ModelHub(store or ModelStore.from_env())
@@ -241,6 +270,46 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         return rows
 
     axes = list(HOST_AXES) + phone_axes(catalog)
+
+    def run_upload(model_path, labels_path, photo_path, height, width, channels, scaling, resize, output_kind,
+                   threads, previous_workdir):
+        if not model_path:
+            raise gr.Error("Upload an .onnx or .tflite classifier first.")
+        if not photo_path:
+            raise gr.Error("Upload a photo to run the model on (or click an example).")
+        remove_workdir(previous_workdir)
+        workdir = Path(tempfile.mkdtemp(prefix="mvl-upload-"))
+        try:
+            photo = read_photo(photo_path)
+            form = Form(int(height), int(width), channels, scaling, resize, output_kind)
+            custom = load_custom_model(Path(model_path), Path(labels_path) if labels_path else None, form,
+                                       workdir, int(threads))
+            run = run_custom(custom, photo, int(threads))
+            derived = derive_variants(custom, photo, int(threads))
+        except (CustomModelError, PhotoError) as exc:
+            remove_workdir(workdir)
+            raise gr.Error(f"{exc}.") from None
+        except Exception:
+            remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
+            raise
+        card = custom.card
+        summary = "\n".join([
+            f"### {card.display} ({card.runtime}, {card.bytes / 1e6:.2f} MB)",
+            f"- input used: {card.input.describe()}",
+            f"- output: {card.output.classes} scores read as {card.output.kind}"
+            + ("; output 0 is 'background'" if card.output.background_class else ""),
+            f"- {custom.stats.params / 1e6:.3f} M parameters, {custom.stats.macs / 1e6:.1f} M multiply-adds",
+            f"- inference here: {run.inference_ms:.2f} ms (median of 10 warm runs, {run.threads} thread(s))",
+        ] + [f"- {note}" for note in custom.notes] + (
+            ["- derived variants are made for ONNX models only"] if card.runtime != "onnx" else []))
+        derived_rows = [
+            [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2), round(d.inference_ms, 2),
+             round(d.agreement_pct, 1), round(d.cosine, 4)]
+            for d in derived
+        ]
+        files = [str(d.path) for d in derived if d.path]
+        return (summary, stats_rows(custom.stats), {p.label: p.score for p in run.result.top}, derived_rows,
+                files or None, str(workdir))
 
     def plot(task, axis):
         points, missing = plot_points(catalog, evaluations, task, axis)
@@ -332,6 +401,53 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             )
             for control in (plot_task, plot_axis):
                 control.change(plot, [plot_task, plot_axis], [figure, plot_note], api_visibility="private")
+        with gr.Tab("Your model"):
+            gr.Markdown(
+                f"Upload your own .onnx or .tflite image classifier (up to {MAX_MODEL_BYTES // 2**20} MB) with an "
+                "optional labels file (one label per line) and say how its input is scaled. The app measures its "
+                "graph, runs it on your photo, and for ONNX derives fp16, int8 dynamic and int8 static variants "
+                "(calibrated on the bundled sample photos) for download. Your model stays in your session only: "
+                "it is never added to the catalog, and its folder is deleted when you leave or upload another."
+            )
+            upload_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=3600)
+            with gr.Row():
+                with gr.Column():
+                    model_file = gr.File(label="Model (.onnx or .tflite)", file_count="single", type="filepath",
+                                         elem_id="upload-model")
+                    labels_file = gr.File(label="Labels (optional .txt)", file_count="single", type="filepath",
+                                          elem_id="upload-labels")
+                    upload_photo = gr.File(label="Photo", file_count="single", type="filepath", elem_id="upload-photo")
+                    if examples:
+                        gr.Examples(examples, inputs=[upload_photo], label="Example photos", cache_examples=False)
+                with gr.Column():
+                    with gr.Row():
+                        form_height = gr.Number(224, label="Input height", precision=0, minimum=8, maximum=2048)
+                        form_width = gr.Number(224, label="Input width", precision=0, minimum=8, maximum=2048)
+                    form_channels = gr.Radio(["RGB", "BGR"], value="RGB", label="Channel order")
+                    form_scaling = gr.Dropdown(list(SCALINGS), value=next(iter(SCALINGS)), label="Input scaling")
+                    form_resize = gr.Dropdown(list(RESIZES), value=next(iter(RESIZES)), label="Resize")
+                    form_output = gr.Radio(list(OUTPUT_KINDS), value="auto", label="Output",
+                                           info="auto: probabilities if they are non-negative and sum to 1")
+                    form_threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+                    upload_run = gr.Button("Run my model", variant="primary", elem_id="upload-run")
+            upload_summary = gr.Markdown(elem_id="upload-summary")
+            with gr.Row():
+                upload_labels = gr.Label(num_top_classes=5, label="Top-5 on your photo", elem_id="upload-labels-out")
+                upload_stats = gr.Dataframe(
+                    headers=["layer type", "layers", "MACs M", "% of MACs", "params M", "% of params"],
+                    label="Graph statistics", interactive=False)
+            upload_derived = gr.Dataframe(
+                headers=["variant", "status", "size MB", "inference ms", "same top-1 as yours %", "output cosine"],
+                label="Derived variants (compared with your model on the 60 calibration images and your photo)",
+                interactive=False, wrap=True)
+            upload_downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)
+            upload_run.click(
+                run_upload,
+                [model_file, labels_file, upload_photo, form_height, form_width, form_channels, form_scaling,
+                 form_resize, form_output, form_threads, upload_dir],
+                [upload_summary, upload_stats, upload_labels, upload_derived, upload_downloads, upload_dir],
+                api_name="run_uploaded_model",
+            )
 
         def on_model(task):
             def update(display):

@@ -54,21 +54,39 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> N
 
     tensors = list(calibration)
     if not tensors:
-        raise ValueError("no calibration inputs")
+        raise ValueError("calibration failed: no calibration inputs")
     input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    _check_finite(src, input_name, tensors)
     with tempfile.TemporaryDirectory(prefix="mvl-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared),
-            str(dst),
-            _Calibration(input_name, tensors),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        try:
+            quantize_static(
+                str(prepared),
+                str(dst),
+                _Calibration(input_name, tensors),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        except AssertionError as exc:  # the quantizer asserts on unusable ranges
+            raise ValueError(f"calibration failed in the quantizer: {exc}") from exc
+
+
+def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None:
+    """Activation ranges cannot be set from NaN or infinite values: say so instead of a quantizer assert."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    for tensor in tensors:
+        for output in session.run(None, {input_name: np.asarray(tensor, np.float32)}):
+            if np.issubdtype(output.dtype, np.floating) and not np.all(np.isfinite(output)):
+                raise ValueError(
+                    "calibration failed: the model gives NaN or infinite values on the calibration photos, "
+                    "so no activation ranges can be set"
+                )
 
 
 def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None) -> None:

@@ -54,3 +54,28 @@ def test_clicking_an_example_photo_classifies_it(browser, app_url):
     page.locator("#imagenet-labels").get_by_text("missile").first.wait_for(timeout=60_000)
     assert "outdoor" in page.inner_text("body")
     page.close()
+
+
+@pytest.mark.browser
+def test_the_models_tab_shows_the_table_and_the_plot(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_url)
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#model-table").get_by_text("efficientnet_lite0.int8_static_onnx").first.wait_for(timeout=30_000)
+    page.locator("#accuracy-plot img, #accuracy-plot canvas, #accuracy-plot svg").first.wait_for(timeout=30_000)
+    page.close()
+
+
+@pytest.mark.browser
+def test_compare_precisions_lists_every_variant(browser, app_url, sample_photos, tmp_path):
+    photo = tmp_path / "coffee.jpg"
+    sample_photos["coffee"].save(photo, quality=95)
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(app_url)
+    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    page.locator("#imagenet-labels").get_by_text("espresso").first.wait_for(timeout=60_000)
+    page.locator("#compare").click()
+    table = page.locator("#comparison")
+    table.get_by_text("efficientnet_lite0.int8_dynamic_onnx").first.wait_for(timeout=120_000)
+    assert "squeezenet1.1_places365.int8_static_onnx" in table.inner_text()
+    page.close()

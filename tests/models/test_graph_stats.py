@@ -1,25 +1,19 @@
 """Graph statistics against numbers worked out by hand, and against the figures the authors publish."""
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from models.catalog import default_catalog
 from models.graph_stats import GraphStatsError, graph_stats, onnx_stats
+from tests.graphs import save_onnx
 
 RNG = np.random.default_rng(1)
 
 
 def _save(tmp_path, nodes, inits, in_shape, out_name, out_shape):
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)],
-        [numpy_helper.from_array(RNG.standard_normal(shape).astype(np.float32), name) for name, shape in inits],
-    )
-    path = tmp_path / "g.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    return path
+    values = {name: RNG.standard_normal(shape).astype(np.float32) for name, shape in inits}
+    return save_onnx(tmp_path / "g.onnx", nodes, values, {"x": in_shape}, {out_name: out_shape})
 
 
 def _only(stats, layer_type):

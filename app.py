@@ -127,7 +127,7 @@ MODEL_TABLE_HEADERS = [
 
 def model_table_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation]) -> list[list]:
     rows = []
-    for card in catalog:
+    for card in (c for c in catalog if c.task in TASK_TITLES):
         r = evaluations.get(card.name)
         phones = f"{len(card.phone_latency)} (below)" if card.phone_latency else "none published"
         if r is None:
@@ -149,8 +149,9 @@ def model_table_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation]) -
     return rows
 
 
-def all_phone_rows(catalog: Catalog) -> list[list]:
-    return [[card.name] + phone_latency_rows(card)[i][1:] for card in catalog for i in range(len(card.phone_latency))]
+def all_phone_rows(catalog: Catalog, tasks=None) -> list[list]:
+    return [[card.name] + row[1:] for card in catalog if tasks is None or card.task in tasks
+            for row in phone_latency_rows(card)]
 
 
 def accuracy_latency_figure(points: list[PlotPoint], task: str, axis: str):
@@ -379,7 +380,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                     cards_out = gr.Markdown()
         with gr.Tab("Models"):
             gr.Markdown(
-                "Every variant in the catalog, computed by `python -m pipelines.evaluate` and cached "
+                "Every image classifier and scene model in the catalog (face models: see the Faces tab), "
+                "computed by `python -m pipelines.evaluate` and cached "
                 "(`models/data/evaluation.csv`), not recomputed per view. Parameters and multiply-adds come "
                 "from the graph itself; shares per layer type as in the MobileNet paper's Table 2. Accuracy: "
                 "labeled photos in the project's evaluation set. Host latency: this machine, median inference "
@@ -395,7 +397,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             figure = gr.Plot(initial_figure, label="Accuracy against latency", elem_id="accuracy-plot")
             plot_note = gr.Markdown(initial_note)
             gr.Dataframe(
-                all_phone_rows(catalog),
+                all_phone_rows(catalog, TASK_TITLES),
                 headers=["card", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"],
                 label="Published phone latencies (not measured here)", interactive=False, wrap=True,
             )

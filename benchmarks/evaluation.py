@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.hub import ModelHub  # noqa: E402
 from models.store import ModelStore  # noqa: E402
-from pipelines.evaluate import DEFAULT_EVAL, evaluate_cards, read_evaluations  # noqa: E402
+from pipelines.evaluate import DEFAULT_EVAL, EVAL_SETS, evaluate_cards, read_evaluations  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     hub = ModelHub(ModelStore.from_env())
     catalog = hub.store.catalog
     start = time.perf_counter()
-    results = evaluate_cards(hub, list(catalog), args.eval_dir, args.runs)
+    results = evaluate_cards(hub, [c for c in catalog if c.task in EVAL_SETS], args.eval_dir, args.runs)
     full = time.perf_counter() - start
 
     views = 50

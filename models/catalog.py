@@ -7,11 +7,16 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LABELS_DIR = DATA_DIR / "labels"
 
-TASKS = ("classification", "scene")
+TASKS = ("classification", "scene", "face_detection", "face_embedding")
+LABELED_TASKS = ("classification", "scene")
+RESIZES = ("shorter_side_center_crop", "stretch", "letterbox", "pyramid", "aligned")
+OUTPUT_KINDS = ("probabilities", "logits", "embedding", "detections")
 RUNTIMES = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 RECIPE_KINDS = ("fp16", "int8_static", "int8_dynamic")
@@ -36,7 +41,12 @@ class UnknownCardError(KeyError):
 
 @dataclass(frozen=True)
 class InputContract:
-    """What the model's input tensor holds. Real value per channel = (pixel - mean) / std."""
+    """What the model's input tensor holds. Real value per channel = (pixel - mean) / std.
+
+    resize: "shorter_side_center_crop", "stretch" (whole photo to the size), "letterbox" (whole photo, aspect
+    kept, padded), "pyramid" (any size: MTCNN's P-Net), "aligned" (a face aligned to the 5-point template).
+    height = width = 0: any size. transposed: height and width swapped in the tensor (MTCNN, Caffe lineage).
+    """
 
     height: int
     width: int
@@ -44,8 +54,9 @@ class InputContract:
     channels: str  # "RGB" or "BGR"
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    resize: str  # "shorter_side_center_crop" or "stretch"
-    crop_fraction: float
+    resize: str
+    crop_fraction: float = 1.0
+    transposed: bool = False
 
     def describe(self) -> str:
         def triple(values: tuple[float, ...]) -> str:
@@ -54,19 +65,28 @@ class InputContract:
         shape = [1, self.height, self.width, 3] if self.layout == "NHWC" else [1, 3, self.height, self.width]
         if self.resize == "stretch":
             resize = f"whole photo resized to {self.height}x{self.width}"
+        elif self.resize == "letterbox":
+            resize = f"whole photo fitted into {self.height}x{self.width}, aspect kept, padded"
+        elif self.resize == "pyramid":
+            resize = "any size: an image pyramid (scale factor 0.709)"
+        elif self.resize == "aligned":
+            resize = f"a face aligned to the 5-point template at {self.height}x{self.width}"
         else:
             resize = (
                 f"shorter side resized to {round(self.height / self.crop_fraction)}, "
                 f"centre crop {self.height}x{self.width}"
             )
-        return f"{self.layout} {shape} {self.channels}, (x - {triple(self.mean)}) / {triple(self.std)}; {resize}"
+        shape = [d if d else "any" for d in shape]
+        transposed = ", transposed (width and height swapped)" if self.transposed else ""
+        return (f"{self.layout} {shape} {self.channels}{transposed}, (x - {triple(self.mean)}) / {triple(self.std)}; "
+                f"{resize}")
 
 
 @dataclass(frozen=True)
 class OutputContract:
-    kind: str  # "probabilities" or "logits"
-    classes: int
-    background_class: bool  # index 0 is ImageNet's 'background'
+    kind: str  # "probabilities", "logits", "embedding" or "detections"
+    classes: int  # classes, or the embedding's dimensions
+    background_class: bool = False  # index 0 is ImageNet's 'background'
 
 
 @dataclass(frozen=True)
@@ -111,7 +131,7 @@ class ModelCard:
     file: str
     sha256: str | None  # None for derived cards: their file is made here
     bytes: int | None
-    labels: str
+    labels: str | None  # None for face models
     license: str
     input: InputContract
     output: OutputContract
@@ -120,6 +140,8 @@ class ModelCard:
     io_labels: str | None = None
     derived_from: str | None = None
     recipe: Recipe | None = None
+    stage: str | None = None  # MTCNN: "pnet", "rnet" or "onet"
+    decoder: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
     @property
     def is_derived(self) -> bool:
@@ -205,8 +227,9 @@ def _input(raw: dict, name: str) -> InputContract:
             channels=_one_of(raw["channels"], ("RGB", "BGR"), name, "input.channels"),
             mean=tuple(float(v) for v in raw["mean"]),
             std=tuple(float(v) for v in raw["std"]),
-            resize=_one_of(raw["resize"], ("shorter_side_center_crop", "stretch"), name, "input.resize"),
-            crop_fraction=float(raw["crop_fraction"]),
+            resize=_one_of(raw["resize"], RESIZES, name, "input.resize"),
+            crop_fraction=float(raw.get("crop_fraction", 1.0)),
+            transposed=bool(raw.get("transposed", False)),
         )
     except KeyError as exc:
         raise CatalogError(f"card {name!r}: input is missing {exc.args[0]!r}") from None
@@ -257,16 +280,18 @@ def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) ->
         license=parent.license, input=parent.input, output=parent.output,
         sources=(Source(what=f"derived here from {parent.name} by the recipe {recipe.as_dict()}"),),
         phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
-        io_labels=parent.io_labels, derived_from=parent.name, recipe=recipe,
+        io_labels=parent.io_labels, derived_from=parent.name, recipe=recipe, stage=parent.stage,
+        decoder=parent.decoder,
     )
 
 
 def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
     name = _require(entry, "name", "?")
     output = _require(entry, "output", name)
+    task = _one_of(_require(entry, "task", name), TASKS, name, "task")
     card = ModelCard(
         name=name,
-        task=_one_of(_require(entry, "task", name), TASKS, name, "task"),
+        task=task,
         arch=_require(entry, "arch", name),
         display=_require(entry, "display", name),
         precision=_one_of(_require(entry, "precision", name), PRECISIONS, name, "precision"),
@@ -275,25 +300,31 @@ def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
         file=_require(entry, "file", name),
         sha256=_require(entry, "sha256", name).lower(),
         bytes=int(_require(entry, "bytes", name)),
-        labels=_require(entry, "labels", name),
+        labels=_require(entry, "labels", name) if task in LABELED_TASKS else entry.get("labels"),
         license=_require(entry, "license", name),
         input=_input(_require(entry, "input", name), name),
         output=OutputContract(
-            kind=_one_of(output.get("kind", ""), ("probabilities", "logits"), name, "output.kind"),
-            classes=int(output["classes"]),
+            kind=_one_of(output.get("kind", ""), OUTPUT_KINDS, name, "output.kind"),
+            classes=int(output.get("classes", 0)),
             background_class=bool(output.get("background_class", False)),
         ),
         sources=tuple(Source(**s) for s in _require(entry, "sources", name)),
         phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
         io_labels=entry.get("io_labels"),
+        stage=entry.get("stage"),
+        decoder=MappingProxyType(dict(entry.get("decoder", {}))),
     )
     if len(card.sha256) != 64:
         raise CatalogError(f"card {name!r}: sha256 must be 64 hex digits")
-    real_classes = card.output.classes - card.output.background_class
-    if len(class_names(card)) != real_classes:
-        raise CatalogError(
-            f"card {name!r}: {card.labels} has {len(read_labels(card.labels))} labels for {card.output.classes} outputs"
-        )
+    if task in LABELED_TASKS:
+        real_classes = card.output.classes - card.output.background_class
+        if len(class_names(card)) != real_classes:
+            raise CatalogError(
+                f"card {name!r}: {card.labels} has {len(read_labels(card.labels))} labels for "
+                f"{card.output.classes} outputs"
+            )
+    if card.stage not in (None, "pnet", "rnet", "onet"):
+        raise CatalogError(f"card {name!r}: stage = {card.stage!r}, expected pnet, rnet or onet")
     return card
 
 

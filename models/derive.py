@@ -59,7 +59,7 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> N
     _check_finite(src, input_name, tensors)
     with tempfile.TemporaryDirectory(prefix="mvl-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quant_pre_process(str(_at_least_opset_13(src, Path(tmp))), str(prepared), skip_symbolic_shape=True)
         try:
             quantize_static(
                 str(prepared),
@@ -73,6 +73,19 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> N
             )
         except AssertionError as exc:  # the quantizer asserts on unusable ranges
             raise ValueError(f"calibration failed in the quantizer: {exc}") from exc
+
+
+def _at_least_opset_13(src: Path, tmp: Path) -> Path:
+    """Per-channel QDQ needs DequantizeLinear's axis attribute, which opset 13 introduced."""
+    model = onnx.load(str(src))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    if opset >= 13:
+        return src
+    from onnx import version_converter
+
+    converted = tmp / "opset13.onnx"
+    onnx.save(version_converter.convert_version(model, 13), str(converted))
+    return converted
 
 
 def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None:

@@ -35,9 +35,22 @@ def _augmented(image: Image.Image) -> list[Image.Image]:
     ]
 
 
+def _lfw_faces() -> list[Image.Image]:
+    """The 100 face images of scikit-image's bundled LFW subset (25x25 grey, roughly aligned), as RGB."""
+    import skimage
+
+    faces = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")[:100]  # the rest are non-faces
+    return [Image.fromarray(np.rint(face * 255).astype(np.uint8)).convert("RGB") for face in faces]
+
+
+CALIBRATION_SETS = ("skimage_samples", "skimage_lfw_faces")
+
+
 def calibration_photos(name: str) -> list[Image.Image]:
+    if name == "skimage_lfw_faces":
+        return _lfw_faces()
     if name != "skimage_samples":
-        raise ValueError(f"unknown calibration photo set {name!r}; known: skimage_samples")
+        raise ValueError(f"unknown calibration photo set {name!r}; known: {', '.join(CALIBRATION_SETS)}")
     photos = []
     for path in sample_photo_paths():
         with Image.open(path) as image:

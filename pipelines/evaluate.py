@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hub = ModelHub(ModelStore.from_env())
     catalog = hub.store.catalog
-    cards = [catalog[name] for name in args.cards] if args.cards else list(catalog)
+    cards = [catalog[name] for name in args.cards] if args.cards else [c for c in catalog if c.task in EVAL_SETS]
     start = time.perf_counter()
     fresh = evaluate_cards(hub, cards, args.eval_dir, args.runs, show_progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start

@@ -24,9 +24,9 @@ def published_ms(figure: PhoneLatency) -> float:
     return sum(numbers[:2]) / len(numbers[:2])
 
 
-def phone_axes(catalog: Catalog) -> list[str]:
-    """'phone: device, compute unit' for every pair some card has a published figure for."""
-    pairs = {(p.device, p.compute_unit) for card in catalog for p in card.phone_latency}
+def phone_axes(catalog: Catalog, tasks: tuple[str, ...] = ("classification", "scene")) -> list[str]:
+    """'phone: device, compute unit' for every pair some card of these tasks has a published figure for."""
+    pairs = {(p.device, p.compute_unit) for card in catalog if card.task in tasks for p in card.phone_latency}
     return [f"phone: {device}, {unit}" for device, unit in sorted(pairs)]
 
 

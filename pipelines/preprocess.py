@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image
 
@@ -9,8 +11,11 @@ from models.catalog import InputContract
 
 
 def resize_and_crop(image: Image.Image, contract: InputContract) -> Image.Image:
-    """Shorter side to size / crop_fraction (bilinear), then the centre size x size; or a plain stretch."""
-    if contract.resize == "stretch":
+    """Shorter side to size / crop_fraction (bilinear), then the centre size x size; or a plain stretch
+    (also for an already aligned face, which only needs the input's size)."""
+    if contract.resize in ("letterbox", "pyramid"):
+        raise ValueError(f"a {contract.resize} input is made by its detector, not by resize_and_crop")
+    if contract.resize in ("stretch", "aligned"):
         return image.resize((contract.width, contract.height), Image.Resampling.BILINEAR)
     width, height = image.size
     target_short = max(contract.height, contract.width) / contract.crop_fraction
@@ -23,12 +28,48 @@ def resize_and_crop(image: Image.Image, contract: InputContract) -> Image.Image:
     return resized.crop((left, top, left + contract.width, top + contract.height))
 
 
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the photo sits inside the model's input: input pixel = photo pixel * scale + offset."""
+
+    scale: float
+    offset_x: float
+    offset_y: float
+
+    def to_photo(self, xy: np.ndarray) -> np.ndarray:
+        """Input-pixel coordinates (..., 2) back to photo pixels."""
+        return (xy - np.array([self.offset_x, self.offset_y])) / self.scale
+
+
+def letterbox(image: Image.Image, contract: InputContract) -> tuple[np.ndarray, Letterbox]:
+    """The whole photo fitted into the input, aspect kept, centred; padding is the mean (0 after scaling)."""
+    width, height = image.size
+    scale = min(contract.width / width, contract.height / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    canvas = np.empty((contract.height, contract.width, 3), np.float32)
+    fill = np.asarray(contract.mean, np.float32)
+    canvas[:] = fill[::-1] if contract.channels == "BGR" else fill  # canvas is RGB until to_tensor
+    left, top = (contract.width - new_w) // 2, (contract.height - new_h) // 2
+    canvas[top:top + new_h, left:left + new_w] = np.asarray(image.resize((new_w, new_h), Image.Resampling.BILINEAR),
+                                                            np.float32)
+    return canvas, Letterbox(scale, left, top)
+
+
+def to_tensor(pixels: np.ndarray, contract: InputContract) -> np.ndarray:
+    """RGB pixels [H, W, 3] or a batch [N, H, W, 3] (any dtype) -> the card's float32 batch."""
+    batch = np.asarray(pixels, np.float32)
+    if batch.ndim == 3:
+        batch = batch[None]
+    if contract.channels == "BGR":
+        batch = batch[..., ::-1]
+    batch = (batch - np.asarray(contract.mean, np.float32)) / np.asarray(contract.std, np.float32)
+    if contract.transposed:
+        batch = batch.transpose(0, 2, 1, 3)
+    if contract.layout == "NCHW":
+        batch = batch.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(batch)
+
+
 def to_input_tensor(image: Image.Image, contract: InputContract) -> np.ndarray:
     """float32 batch of one, real-valued: (pixel - mean) / std in the card's channel order and layout."""
-    pixels = np.asarray(resize_and_crop(image, contract), dtype=np.float32)
-    if contract.channels == "BGR":
-        pixels = pixels[..., ::-1]
-    tensor = (pixels - np.asarray(contract.mean, np.float32)) / np.asarray(contract.std, np.float32)
-    if contract.layout == "NCHW":
-        tensor = tensor.transpose(2, 0, 1)
-    return np.ascontiguousarray(tensor[None])
+    return to_tensor(np.asarray(resize_and_crop(image, contract)), contract)

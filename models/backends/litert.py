@@ -70,16 +70,32 @@ class LiteRTBackend(Backend):
         return encoded
 
     def run_encoded(self, encoded: list[np.ndarray]) -> list[np.ndarray]:
-        """Invoke on stored-type inputs; returns stored-type outputs (copies)."""
+        """Invoke on stored-type inputs; returns stored-type outputs (copies).
+
+        An input of another shape resizes the interpreter first, where the model allows it (fully
+        convolutional models such as MTCNN's P-Net); that costs a re-allocation, so callers keep shapes steady.
+        """
         with self._lock:
+            if any(tuple(x.shape) != tuple(d["shape"]) for d, x in zip(self._in, encoded)):
+                self._resize([x.shape for x in encoded])
             for detail, x in zip(self._in, encoded):
-                if tuple(x.shape) != tuple(detail["shape"]):
-                    raise BackendError(
-                        f"{self.path}: input {detail['name']} has shape {tuple(detail['shape'])}, got {x.shape}"
-                    )
                 self._interpreter.set_tensor(detail["index"], x)
             self._interpreter.invoke()
             return [self._interpreter.get_tensor(d["index"]) for d in self._out]
+
+    def _resize(self, shapes: list[tuple[int, ...]]) -> None:
+        try:
+            for detail, shape in zip(self._in, shapes):
+                if len(shape) != len(detail["shape"]):
+                    raise ValueError(f"rank {len(shape)} where the model has {len(detail['shape'])}")
+                self._interpreter.resize_tensor_input(detail["index"], list(shape))
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            names = ", ".join(f"{d['name']} {tuple(d['shape_signature'])}" for d in self._in)
+            raise BackendError(f"{self.path}: inputs {names} cannot take shapes {shapes}: {exc}") from exc
+        finally:
+            self._in = self._interpreter.get_input_details()
+            self._out = self._interpreter.get_output_details()
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         raw = self.run_encoded(self.encode(*inputs))

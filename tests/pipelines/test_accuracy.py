@@ -46,11 +46,14 @@ def accuracy(classifier: Classifier, task: str):
     return evaluate(lambda image: classifier.run(image)[0], photos_for(task))
 
 
-def test_every_card_has_a_measured_accuracy():
-    assert set(MEASURED) == {c.name for c in CATALOG}
+LABELED = [c for c in CATALOG if c.task in ("classification", "scene")]
 
 
-@pytest.mark.parametrize("card", list(CATALOG), ids=lambda c: c.name)
+def test_every_classifier_and_scene_card_has_a_measured_accuracy():
+    assert set(MEASURED) == {c.name for c in LABELED}
+
+
+@pytest.mark.parametrize("card", LABELED, ids=lambda c: c.name)
 def test_accuracy_is_at_least_the_floor(hub, card):
     result = accuracy(Classifier(load_model(hub, card, threads=2)), card.task)
     top1, top5 = MEASURED[card.name]

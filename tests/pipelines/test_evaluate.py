@@ -15,7 +15,7 @@ CATALOG = default_catalog()
 
 def test_the_cached_results_cover_every_card_with_the_tested_accuracy():
     cached = read_evaluations(DEFAULT_CSV)
-    assert set(cached) == {c.name for c in CATALOG}
+    assert set(cached) == {c.name for c in CATALOG if c.task in ("classification", "scene")}
     for name, (top1, top5) in MEASURED.items():
         assert (round(cached[name].top1_pct, 1), round(cached[name].top5_pct, 1)) == (top1, top5), name
         derived = CATALOG[name].is_derived

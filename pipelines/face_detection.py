@@ -30,7 +30,7 @@ ALL_LANDMARKS = (True,) * 5
 class DetectorOptions:
     """The reference app's defaults (MTCNN thresholds, min face 96 px on a photo downscaled to 600 px)."""
 
-    min_face: int = 96  # pixels, on the downscaled photo
+    min_face: int = 96  # pixels (the box's longer side), on the downscaled photo
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # MTCNN stages
     max_shorter_side: int = 600  # the photo is downscaled first so its shorter side is at most this
     max_faces: int = 50  # the largest are kept
@@ -48,8 +48,9 @@ class Face:
 
     @property
     def size(self) -> float:
+        """The box's longer side: what 'minimum face size' is compared with."""
         x1, y1, x2, y2 = self.box
-        return min(x2 - x1, y2 - y1)
+        return max(x2 - x1, y2 - y1)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ def _downscaled(image: Image.Image, options: DetectorOptions) -> tuple[Image.Ima
     return image, scale
 
 
-def _keep_largest(faces: list[Face], options: DetectorOptions) -> tuple[tuple[Face, ...], int]:
+def _keep_largest(faces: list[Face], options: DetectorOptions, scale: float) -> tuple[tuple[Face, ...], int]:
+    """Faces at least min_face (on the downscaled photo), the largest max_faces of them, and how many more."""
+    faces = [f for f in faces if f.size * scale >= options.min_face]
     faces = sorted(faces, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return tuple(faces[: options.max_faces]), max(0, len(faces) - options.max_faces)
 
@@ -239,7 +242,7 @@ class MTCNN:
         boxes, landmarks = self._stage3(pixels, boxes, options)
         watch.lap("onet")
         faces = [_scaled_face(b, b[4], lm, scale) for b, lm in zip(boxes, landmarks)]
-        kept, skipped = _keep_largest(faces, options)
+        kept, skipped = _keep_largest(faces, options, scale)
         watch.lap("postprocess")
         return FaceDetections(self.display, kept, skipped, scale, MappingProxyType(dict(watch.ms)))
 
@@ -276,10 +279,8 @@ class SingleShotDetector:
         for i in picked:
             corners = box.to_photo(boxes[i].reshape(2, 2)).reshape(4)
             marks = box.to_photo(landmarks[i])
-            face = _scaled_face(corners, scores[i], marks, scale, present)
-            if face.size * scale >= options.min_face:
-                faces.append(face)
-        kept, skipped = _keep_largest(faces, options)
+            faces.append(_scaled_face(corners, scores[i], marks, scale, present))
+        kept, skipped = _keep_largest(faces, options, scale)
         watch.lap("postprocess")
         return FaceDetections(self.card.display, kept, skipped, scale, MappingProxyType(dict(watch.ms)))
 

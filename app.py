@@ -31,6 +31,18 @@ from pipelines.custom_model import (  # noqa: E402
     run_custom,
 )
 from pipelines.evaluate import CardEvaluation, read_evaluations  # noqa: E402
+from pipelines.face_detection import DetectorOptions  # noqa: E402
+from pipelines.faces import (  # noqa: E402
+    FaceError,
+    Gallery,
+    SavedGalleries,
+    analyse_faces,
+    export_json,
+    group_people,
+    match_faces,
+    match_threshold,
+    person_embeddings,
+)
 from pipelines.photo import MAX_RUNS, THREAD_CHOICES, PhotoAnalysis, TaskResult, analyse_photo  # noqa: E402
 from pipelines.photos import MAX_FILE_BYTES, MAX_PIXELS, PhotoError, read_photo  # noqa: E402
 from pipelines.precision_lab import (  # noqa: E402
@@ -54,6 +66,12 @@ INT8_DYNAMIC_NOTE = (
     "costs more than it saves in a convolutional network; the recipe suits matrix-multiply-heavy models. "
     "int8 static, calibrated ahead of time, is the fast int8 path here."
 )
+
+
+def sentence(exc: Exception) -> str:
+    """An error's message as one sentence for the person: quotes stripped, one final period."""
+    text = str(exc).strip().strip("'\"")
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _default(catalog: Catalog, task: str, display: str | None = None) -> ModelCard:
@@ -104,7 +122,7 @@ def card_markdown(item: TaskResult) -> str:
 
 
 def phone_markdown(cards: tuple[ModelCard, ...]) -> str:
-    missing = [c.display + " " + c.variant for c in cards if not c.phone_latency]
+    missing = dict.fromkeys(c.display + " " + c.variant for c in cards if not c.phone_latency)
     return "\n".join(f"- {name}: no published measurement for this model" for name in missing)
 
 
@@ -205,6 +223,32 @@ def stats_rows(stats) -> list[list]:
                     round(stats.params / 1e6, 4), 100.0]]
 
 
+FACE_EXAMPLES = ("astronaut.png", "coffee.png")
+MAX_GROUP_PHOTOS = 20
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("MVL_DATA_DIR") or Path.home() / ".local" / "share" / "mobile-vision-lab")
+
+
+def draw_landmarks(image, faces):
+    """The photo with each face's landmarks as dots (the boxes are drawn by AnnotatedImage)."""
+    from PIL import ImageDraw
+
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    radius = max(2, round(max(image.size) / 300))
+    for face in faces:
+        for (x, y), present in zip(face.landmarks, face.landmarks_present):
+            if present:
+                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(255, 40, 40), outline=(255, 255, 255))
+    return image
+
+
+def gallery_rows(gallery: Gallery) -> list[list]:
+    return [[name, sum(e.name == name for e in gallery.entries), gallery.card] for name in gallery.names()]
+
+
 def remove_workdir(workdir) -> None:
     """A session's uploaded model and its derived files go when the session ends or uploads another."""
     if workdir:
@@ -229,11 +273,11 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             photo = read_photo(path)
             analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs))
         except PhotoError as exc:
-            raise gr.Error(f"This photo cannot be used: {exc}.") from None
+            raise gr.Error(f"This photo cannot be used: {sentence(exc)}") from None
         except (StoreError, BackendError) as exc:
             raise gr.Error(f"The model could not be loaded: {exc}") from None
         except (KeyError, ValueError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
+            raise gr.Error(sentence(exc)) from None
         scene = analysis.scene.result
         notes = "; ".join(photo.notes) or "used as uploaded"
         cards = (analysis.imagenet.model.card, analysis.scene.model.card)
@@ -263,12 +307,156 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 rows += comparison_rows("ImageNet" if task == "classification" else "scene",
                                         compare_precisions(hub, photo, task, card.display, int(threads), int(runs)))
         except PhotoError as exc:
-            raise gr.Error(f"This photo cannot be used: {exc}.") from None
+            raise gr.Error(f"This photo cannot be used: {sentence(exc)}") from None
         except (StoreError, BackendError) as exc:
             raise gr.Error(f"The model could not be loaded: {exc}") from None
         except (KeyError, ValueError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
+            raise gr.Error(sentence(exc)) from None
         return rows
+
+    saved = SavedGalleries(default_data_dir() / "galleries.sqlite")
+
+    def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces):
+        return DetectorOptions(int(min_face), (float(p_net), float(r_net), float(o_net)), int(shorter_side), int(max_faces))
+
+    def find_faces(path, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
+        if not path:
+            raise gr.Error("Upload a photo first (or click an example).")
+        gallery = gallery or Gallery()
+        try:
+            photo = read_photo(path)
+            options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+            analysis = analyse_faces(hub, photo, detector, embedder, options, int(threads))
+            comparable = not gallery.entries or gallery.space == analysis.embeddings.space
+            matches = match_faces(gallery if comparable else Gallery(), analysis.embeddings, analysis.threshold)
+        except (PhotoError, FaceError) as exc:
+            raise gr.Error(sentence(exc)) from None
+        except (StoreError, BackendError) as exc:
+            raise gr.Error(f"The model could not be loaded: {exc}") from None
+        except (KeyError, ValueError) as exc:
+            raise gr.Error(sentence(exc)) from None
+        faces = analysis.detections.faces
+        shown = draw_landmarks(photo.image, faces)
+        annotations = [(tuple(int(round(v)) for v in f.box), f"face {i + 1}: {m.describe()}")
+                       for i, (f, m) in enumerate(zip(faces, matches))]
+        crops = [(crop, f"face {i + 1} · score {f.score:.2f} · {m.describe()}")
+                 for i, (crop, f, m) in enumerate(zip(analysis.crops, faces, matches))]
+        lines = [f"**{len(faces)} face(s)** found by {detector}" if faces else
+                 f"**No face found** by {detector} (none at least {options.min_face} px)."]
+        if analysis.detections.skipped:
+            lines.append(f"{analysis.detections.skipped} more face(s) skipped: the {options.max_faces} largest are shown.")
+        if analysis.detections.downscale < 1:
+            lines.append(f"The photo was downscaled to {analysis.detections.downscale:.0%} first (shorter side "
+                         f"{options.max_shorter_side} px, the reference app's setting).")
+        present = faces[0].landmarks_present if faces else (True,) * 5
+        if faces and not all(present):
+            lines.append("This detector gives no mouth corners: faces are aligned on the eyes and the nose.")
+        if not comparable:
+            lines.append(f"Your gallery holds {gallery.card} embeddings; {embedder} is another network, so these faces "
+                         "are not compared with it.")
+        lines.append(f"Match threshold for {embedder}: cosine {analysis.threshold:.3f}, the value that best separates "
+                     "same-person from different-person pairs of the labeled LFW photos (faces_lfw).")
+        latency = [[stage, round(ms, 2)] for stage, ms in analysis.stage_ms]
+        cards = [c for c in catalog if c.display == detector or c.name == embedder]
+        phone = [row for card in cards for row in phone_latency_rows(card)]
+        state = {"crops": analysis.crops, "embeddings": analysis.embeddings}
+        return ((shown, annotations), crops, "\n\n".join(lines), latency, phone,
+                phone_markdown(tuple(cards)), state)
+
+    def enroll_face(number, name, last, gallery):
+        gallery = gallery or Gallery()
+        if not last or not len(last["crops"]):
+            raise gr.Error("Find faces in a photo first; then enroll one of them by its number.")
+        index = int(number or 0) - 1
+        if not 0 <= index < len(last["crops"]):
+            raise gr.Error(f"There are faces 1 to {len(last['crops'])} in the last photo.")
+        try:
+            gallery = gallery.enroll(name or "", last["embeddings"], index, last["crops"][index])
+        except FaceError as exc:
+            raise gr.Error(sentence(exc)) from None
+        return gallery, gallery_rows(gallery)
+
+    def enroll_photos(paths, name, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
+                      threads, gallery):
+        gallery = gallery or Gallery()
+        if not paths:
+            raise gr.Error("Upload one or more reference photos of the person.")
+        options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+        for path in paths:
+            label = Path(path).name
+            try:
+                analysis = analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads))
+                count = len(analysis.detections.faces)
+                if count != 1:
+                    raise FaceError(
+                        f"{label} has {'no face' if count == 0 else f'{count} faces'}: a reference photo must show "
+                        "exactly one. For a group photo, use Find faces and enroll the right face by its number"
+                    )
+                gallery = gallery.enroll(name or "", analysis.embeddings, 0, analysis.crops[0])
+            except (PhotoError, FaceError) as exc:
+                raise gr.Error(sentence(exc)) from None
+        return gallery, gallery_rows(gallery)
+
+    def forget(name, gallery):
+        try:
+            gallery = (gallery or Gallery()).forget((name or "").strip())
+        except FaceError as exc:
+            raise gr.Error(sentence(exc)) from None
+        return gallery, gallery_rows(gallery)
+
+    def save_gallery(gallery):
+        try:
+            key = saved.save(gallery or Gallery())
+        except FaceError as exc:
+            raise gr.Error(sentence(exc)) from None
+        return key
+
+    def load_gallery(key):
+        try:
+            gallery = saved.load(key or "")
+        except FaceError as exc:
+            raise gr.Error(sentence(exc)) from None
+        return gallery, gallery_rows(gallery)
+
+    def delete_saved(key):
+        try:
+            saved.delete(key or "")
+        except FaceError as exc:
+            raise gr.Error(sentence(exc)) from None
+        return "The saved gallery was deleted from this server."
+
+    def export_gallery(gallery, workdir):
+        gallery = gallery or Gallery()
+        if not gallery.entries:
+            raise gr.Error("The gallery is empty: enroll someone first.")
+        remove_workdir(workdir)
+        folder = Path(tempfile.mkdtemp(prefix="mvl-export-"))
+        path = folder / "face_gallery.json"
+        path.write_text(export_json(gallery), encoding="utf-8")
+        return str(path), str(folder)
+
+    def group_faces(paths, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
+        if not paths:
+            raise gr.Error("Upload several photos to group their faces into people.")
+        if len(paths) > MAX_GROUP_PHOTOS:
+            raise gr.Error(f"At most {MAX_GROUP_PHOTOS} photos at a time here (the Album tab takes more).")
+        options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+        analyses, files = [], []
+        try:
+            for path in paths:
+                analyses.append(analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads)))
+                files.append(Path(path).name)
+            threshold = match_threshold(embedder)
+            people = group_people(analyses, threshold)
+            gallery = gallery or Gallery()
+            names = match_faces(gallery, person_embeddings(analyses, people), threshold)
+        except (PhotoError, FaceError) as exc:
+            raise gr.Error(sentence(exc)) from None
+        shown = [(person.crop, f"person {person.number}: {len(person.faces)} face(s)"
+                  + (f" · {m.describe()}" if gallery.entries else "")) for person, m in zip(people, names)]
+        rows = [[person.number, len(person.faces), len({p for p, _ in person.faces}),
+                 ", ".join(sorted({files[p] for p, _ in person.faces}))] for person in people]
+        return shown, rows
 
     axes = list(HOST_AXES) + phone_axes(catalog)
 
@@ -289,7 +477,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             derived = derive_variants(custom, photo, int(threads))
         except (CustomModelError, PhotoError) as exc:
             remove_workdir(workdir)
-            raise gr.Error(f"{exc}.") from None
+            raise gr.Error(sentence(exc)) from None
         except Exception:
             remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
             raise
@@ -378,6 +566,95 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                         interactive=False, wrap=True, elem_id="comparison",
                     )
                     cards_out = gr.Markdown()
+        with gr.Tab("Faces"):
+            gr.Markdown(
+                "Faces found by a detector, aligned to the 112x112 five-point template, embedded and matched with "
+                "your gallery. Enrolled faces live in this session only; saving is your choice (below). Defaults "
+                "are the reference app's: MTCNN thresholds 0.6 / 0.7 / 0.7, the photo downscaled so its shorter "
+                "side is at most 600 px, and a minimum face of 96 px on that photo (lower it for group photos)."
+            )
+            face_gallery = gr.State(Gallery())
+            last_faces = gr.State(None)
+            export_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=3600)
+            with gr.Row():
+                with gr.Column(scale=1):
+                    faces_in = gr.File(label="Photo", file_count="single", type="filepath", elem_id="faces-input")
+                    face_examples = [[str(shutil.copy(samples[n], examples_dir / n))] for n in FACE_EXAMPLES if n in samples]
+                    if face_examples:
+                        gr.Examples(face_examples, inputs=[faces_in], label="Example photos", cache_examples=False)
+                    detector_in = gr.Dropdown(list(catalog.displays("face_detection")), value="MTCNN (ONNX Runtime)",
+                                              label="Face detector")
+                    embedder_in = gr.Dropdown([(f"{c.display}: {c.variant}", c.name) for c in catalog.for_task("face_embedding")],
+                                              value="mobilefacenet.fp32_onnx", label="Face embedder", allow_custom_value=True)
+                    min_face = gr.Slider(12, 400, value=96, step=1, label="Minimum face (px, longer side, on the downscaled photo)")
+                    with gr.Row():
+                        p_net = gr.Slider(0.1, 0.99, value=0.6, step=0.01, label="P-Net threshold")
+                        r_net = gr.Slider(0.1, 0.99, value=0.7, step=0.01, label="R-Net threshold")
+                        o_net = gr.Slider(0.1, 0.99, value=0.7, step=0.01, label="O-Net threshold")
+                    shorter_side = gr.Slider(200, 2000, value=600, step=10, label="Downscale: shorter side at most (px)")
+                    max_faces = gr.Slider(1, 100, value=20, step=1, label="At most this many faces (the largest)")
+                    face_threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+                    find = gr.Button("Find faces", variant="primary", elem_id="find-faces")
+                with gr.Column(scale=2):
+                    faces_shown = gr.AnnotatedImage(label="Faces (boxes) and landmarks (dots)", elem_id="faces-image")
+                    faces_summary = gr.Markdown(elem_id="faces-summary")
+                    face_crops = gr.Gallery(label="Aligned 112x112 crops, as the embedder sees them", columns=6,
+                                            height=240, elem_id="face-crops")
+                    faces_latency = gr.Dataframe(headers=["stage", "ms"], label="Latency here (this host)", interactive=False)
+                    faces_phone = gr.Dataframe(
+                        headers=["model", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"],
+                        label="Latency published for real phones (not measured here)", interactive=False, wrap=True)
+                    faces_phone_missing = gr.Markdown()
+            gr.Markdown("### Your gallery (this session only)")
+            with gr.Row():
+                face_number = gr.Number(1, label="Face #", precision=0, minimum=1)
+                face_name = gr.Textbox(label="Name", placeholder="who is it?")
+                enroll = gr.Button("Enroll this face", elem_id="enroll")
+            with gr.Row():
+                reference_photos = gr.File(label="Or reference photos of one person (one face each)", file_count="multiple",
+                                           type="filepath")
+                enroll_refs = gr.Button("Enroll from photos")
+            enrolled = gr.Dataframe(headers=["name", "faces", "embedder"], label="Enrolled", interactive=False,
+                                    elem_id="enrolled")
+            with gr.Row():
+                forget_name = gr.Textbox(label="Forget a person", placeholder="name")
+                forget_button = gr.Button("Forget")
+            with gr.Accordion("Keep or export the gallery (opt-in)", open=False):
+                gr.Markdown("Nothing is kept unless you press Save. Saving writes the names, embeddings and aligned "
+                            "crops to this server's SQLite file and gives you a key; only that key loads or deletes "
+                            "it. Export downloads the same as JSON.")
+                with gr.Row():
+                    save_button = gr.Button("Save gallery")
+                    saved_key = gr.Textbox(label="Your key (keep it; it is not shown again)", interactive=False,
+                                           elem_id="saved-key")
+                with gr.Row():
+                    key_in = gr.Textbox(label="Key", type="password")
+                    load_button = gr.Button("Load saved gallery")
+                    delete_button = gr.Button("Delete saved gallery", variant="stop")
+                deleted_note = gr.Markdown()
+                export_button = gr.Button("Export gallery (JSON)")
+                export_file = gr.File(label="Export", interactive=False)
+            gr.Markdown("### People across several photos")
+            group_in = gr.File(label=f"Photos (up to {MAX_GROUP_PHOTOS})", file_count="multiple", type="filepath",
+                               elem_id="group-input")
+            group_button = gr.Button("Group faces into people", elem_id="group-faces")
+            people_shown = gr.Gallery(label="One face per person", columns=6, height=200)
+            people_table = gr.Dataframe(headers=["person", "faces", "photos", "in"], label="People", interactive=False)
+            options_in = [detector_in, embedder_in, min_face, p_net, r_net, o_net, shorter_side, max_faces, face_threads]
+            find.click(find_faces, [faces_in] + options_in + [face_gallery],
+                       [faces_shown, face_crops, faces_summary, faces_latency, faces_phone, faces_phone_missing, last_faces],
+                       api_name="find_faces")
+            enroll.click(enroll_face, [face_number, face_name, last_faces, face_gallery], [face_gallery, enrolled],
+                         api_name="enroll_face")
+            enroll_refs.click(enroll_photos, [reference_photos, face_name] + options_in + [face_gallery],
+                              [face_gallery, enrolled], api_name="enroll_photos")
+            forget_button.click(forget, [forget_name, face_gallery], [face_gallery, enrolled], api_name="forget_person")
+            save_button.click(save_gallery, [face_gallery], [saved_key], api_name="save_gallery")
+            load_button.click(load_gallery, [key_in], [face_gallery, enrolled], api_name="load_gallery")
+            delete_button.click(delete_saved, [key_in], [deleted_note], api_name="delete_saved_gallery")
+            export_button.click(export_gallery, [face_gallery, export_dir], [export_file, export_dir], api_name="export_gallery")
+            group_button.click(group_faces, [group_in] + options_in + [face_gallery], [people_shown, people_table],
+                               api_name="group_faces")
         with gr.Tab("Models"):
             gr.Markdown(
                 "Every image classifier and scene model in the catalog (face models: see the Faces tab), "

@@ -54,9 +54,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(store):
+def data_dir(tmp_path_factory) -> Path:
+    """Where saved galleries go during the tests."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def app_url(store, data_dir):
     """The whole app, launched on 127.0.0.1 inside the test session."""
     import app
+
+    os.environ["MVL_DATA_DIR"] = str(data_dir)
 
     demo = app.build_app(store)
     port = _free_port()

@@ -79,3 +79,15 @@ def test_compare_precisions_lists_every_variant(browser, app_url, sample_photos,
     table.get_by_text("efficientnet_lite0.int8_dynamic_onnx").first.wait_for(timeout=120_000)
     assert "squeezenet1.1_places365.int8_static_onnx" in table.inner_text()
     page.close()
+
+
+@pytest.mark.browser
+def test_the_faces_tab_finds_the_astronaut(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(app_url)
+    page.get_by_role("tab", name="Faces").click()
+    page.get_by_text("astronaut.png").first.click()
+    page.locator("#find-faces").click()
+    page.locator("#faces-summary").get_by_text("1 face(s)").first.wait_for(timeout=60_000)
+    page.locator("#face-crops img").first.wait_for(timeout=30_000)
+    page.close()

@@ -1,0 +1,149 @@
+"""The Faces tab through its API: find, enroll, match, group, save; sessions never see each other."""
+
+import json
+import sqlite3
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from tests.conftest import EVAL
+
+GROUP = EVAL / "faces_groups" / "images" / "2008_001322.jpg"  # three people
+LFW = EVAL / "faces_lfw" / "images"
+OPTIONS = ["MTCNN (ONNX Runtime)", "mobilefacenet.fp32_onnx", 20, 0.6, 0.7, 0.7, 600, 20, 1]
+
+
+def find(client, path, *options):
+    return client.predict(handle_file(str(path)), *(options or OPTIONS), api_name="/find_faces")
+
+
+def captions(result):
+    return [item["caption"] for item in result[1]]
+
+
+@pytest.fixture
+def session(app_url):
+    client = Client(app_url, verbose=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def other_session(app_url):
+    client = Client(app_url, verbose=False)
+    yield client
+    client.close()
+
+
+def test_find_enroll_and_match(session):
+    first = find(session, GROUP)
+    assert "**3 face(s)**" in first[2] and len(first[0]["annotations"]) == 3
+    assert {row[0].split(":")[0] for row in first[3]["data"]} >= {"detection", "alignment (all faces)", "embedding (per face)"}
+    enrolled = session.predict(2, "Alice", api_name="/enroll_face")
+    assert enrolled["data"] == [["Alice", 1, "mobilefacenet.fp32_onnx"]]
+    again = captions(find(session, GROUP))
+    assert again[1].endswith("Alice (1.00)")
+    assert all("unknown (nearest: Alice" in c for i, c in enumerate(again) if i != 1)
+
+
+def test_another_session_cannot_match_or_see_a_gallery(session, other_session):
+    find(session, GROUP)
+    session.predict(1, "Bob", api_name="/enroll_face")
+    assert "Bob" in captions(find(session, GROUP))[0]
+    theirs = captions(find(other_session, GROUP))
+    assert all("no one enrolled yet" in c for c in theirs)
+
+
+
+def test_a_fresh_session_has_no_faces_to_enroll(app_url):
+    fresh = Client(app_url, verbose=False)
+    try:
+        with pytest.raises(AppError, match="Find faces in a photo first"):
+            fresh.predict(1, "Eve", api_name="/enroll_face")
+    finally:
+        fresh.close()
+
+
+def test_enrolling_from_reference_photos_needs_one_face_each(session):
+    bill = sorted((LFW / "Bill_Gates").glob("*.jpg"))
+    rows = session.predict([handle_file(str(p)) for p in bill[:2]], "Bill", *OPTIONS, api_name="/enroll_photos")
+    assert rows["data"] == [["Bill", 2, "mobilefacenet.fp32_onnx"]]
+    assert "Bill (" in captions(find(session, bill[3]))[0]
+    with pytest.raises(AppError, match="has 3 faces: a reference photo must show exactly one"):
+        session.predict([handle_file(str(GROUP))], "Crowd", *OPTIONS, api_name="/enroll_photos")
+    with pytest.raises(AppError, match="has no face"):
+        session.predict([handle_file(str(EVAL / "coco" / "images" / "000000000285.jpg"))], "Bear", *OPTIONS,
+                        api_name="/enroll_photos")
+
+
+def test_a_photo_without_faces_says_so_without_an_error(session, tmp_path, sample_photos):
+    path = tmp_path / "coffee.png"
+    sample_photos["coffee"].save(path)
+    result = find(session, path)
+    assert "No face found" in result[2] and result[1] == []
+
+
+def test_a_crowd_over_the_limit_says_how_many_were_skipped(session):
+    options = OPTIONS[:7] + [2, 1]
+    result = find(session, GROUP, *options)
+    assert "**2 face(s)**" in result[2] and "1 more face(s) skipped" in result[2]
+
+
+def test_a_huge_photo_is_downscaled_and_said_so(session, tmp_path, sample_photos):
+    path = tmp_path / "big.jpg"
+    sample_photos["astronaut"].resize((3000, 3000)).save(path, quality=90)
+    result = find(session, path)
+    assert "**1 face(s)**" in result[2] and "downscaled to 20%" in result[2]
+
+
+def test_blazeface_says_faces_are_aligned_without_mouth_corners(session):
+    options = ["BlazeFace full-range (sparse)"] + OPTIONS[1:]
+    assert "no mouth corners" in find(session, GROUP, *options)[2]
+
+
+def test_a_gallery_of_one_network_refuses_another(session):
+    find(session, GROUP)
+    session.predict(1, "Carol", api_name="/enroll_face")
+    find(session, GROUP, *(OPTIONS[:1] + ["facelib_mobilenet.int8_tflite"] + OPTIONS[2:]))
+    with pytest.raises(AppError, match="another network"):
+        session.predict(2, "Dan", api_name="/enroll_face")
+
+
+def test_group_faces_into_people(session):
+    photos = sorted((LFW / "Abdoulaye_Wade").glob("*.jpg")) + sorted((LFW / "Bill_Gates").glob("*.jpg"))
+    shown, table = session.predict([handle_file(str(p)) for p in photos], *OPTIONS, api_name="/group_faces")
+    assert [row[1] for row in table["data"]] == [4, 4] and len(shown) == 2
+    assert {row[3].split("_0")[0] for row in table["data"]} == {"Abdoulaye_Wade", "Bill_Gates"}
+
+
+def test_save_load_delete_and_export_are_explicit(session, other_session, data_dir):
+    database = data_dir / "galleries.sqlite"
+    find(session, GROUP)
+    session.predict(3, "Erin", api_name="/enroll_face")
+    key = session.predict(api_name="/save_gallery")
+    assert len(key) >= 20
+    with sqlite3.connect(database) as db:
+        stored = [row[0] for row in db.execute("SELECT key_hash FROM galleries")]
+    assert key not in stored and len(stored) >= 1  # only a hash of the key is kept
+    with pytest.raises(AppError, match="no saved gallery has that key"):
+        other_session.predict("not-the-key", api_name="/load_gallery")
+    assert other_session.predict(key, api_name="/load_gallery")["data"] == [["Erin", 1, "mobilefacenet.fp32_onnx"]]
+    exported = json.loads(open(session.predict(api_name="/export_gallery"), encoding="utf-8").read())
+    assert [f["name"] for f in exported["faces"]] == ["Erin"] and len(exported["faces"][0]["embedding"]) == 128
+    assert "deleted" in other_session.predict(key, api_name="/delete_saved_gallery")
+    with pytest.raises(AppError, match="no saved gallery has that key"):
+        session.predict(key, api_name="/load_gallery")
+
+
+def test_forget_a_person(session):
+    find(session, GROUP)
+    session.predict(1, "Frank", api_name="/enroll_face")
+    assert session.predict("Frank", api_name="/forget_person")["data"] == []
+    with pytest.raises(AppError, match="no one called 'Frank'"):
+        session.predict("Frank", api_name="/forget_person")
+
+
+def test_saving_an_empty_gallery_is_refused(session):
+    with pytest.raises(AppError, match="empty"):
+        session.predict(api_name="/save_gallery")

@@ -86,7 +86,7 @@ def test_the_faces_tab_finds_the_astronaut(browser, app_url):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(app_url)
     page.get_by_role("tab", name="Faces").click()
-    page.get_by_text("astronaut.png").first.click()
+    page.get_by_text("astronaut.png").filter(visible=True).first.click()
     page.locator("#find-faces").click()
     page.locator("#faces-summary").get_by_text("1 face(s)").first.wait_for(timeout=60_000)
     page.locator("#face-crops img").first.wait_for(timeout=30_000)

@@ -51,7 +51,11 @@ class OnnxRuntimeBackend(Backend):
         }
 
     def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._session.run(None, feeds)
+        try:
+            return self._session.run(None, feeds)
+        except Exception as exc:  # ORT's pybind errors (InvalidArgument, Fail, ...) share no public base
+            shapes = ", ".join(f"{name} {tuple(x.shape)}" for name, x in feeds.items())
+            raise BackendError(f"ONNX Runtime cannot run {self.path} on {shapes}: {exc}") from exc
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         outputs = self.run_feeds(self.feeds(*inputs))

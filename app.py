@@ -224,6 +224,8 @@ def stats_rows(stats) -> list[list]:
 
 
 FACE_EXAMPLES = ("astronaut.png", "coffee.png")
+PHOTO_TAB_DETECTOR = "MTCNN (ONNX Runtime)"
+PHOTO_TAB_EMBEDDER = "mobilefacenet.fp32_onnx"
 MAX_GROUP_PHOTOS = 20
 
 
@@ -266,13 +268,18 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     samples = {p.name: p for p in sample_photo_paths()}
     examples = [[str(shutil.copy(samples[name], examples_dir / name))] for name in EXAMPLE_PHOTOS if name in samples]
 
-    def classify(path, imagenet_card, scene_card, threads, runs):
+    def classify(path, imagenet_card, scene_card, threads, runs, gallery=None):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
+        gallery = gallery or Gallery()
         try:
             photo = read_photo(path)
             analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs))
-        except PhotoError as exc:
+            # faces with the Faces tab's defaults, embedded in the gallery's own network when there is one
+            embedder = gallery.card or PHOTO_TAB_EMBEDDER
+            faces = analyse_faces(hub, photo, PHOTO_TAB_DETECTOR, embedder, DetectorOptions(), int(threads))
+            matches = match_faces(gallery, faces.embeddings, faces.threshold)
+        except (PhotoError, FaceError) as exc:
             raise gr.Error(f"This photo cannot be used: {sentence(exc)}") from None
         except (StoreError, BackendError) as exc:
             raise gr.Error(f"The model could not be loaded: {exc}") from None
@@ -292,6 +299,11 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             phone_rows,
             phone_markdown(cards),
             card_markdown(analysis.imagenet) + "\n\n" + card_markdown(analysis.scene),
+            [(crop, f"face {i + 1} · {m.describe()}") for i, (crop, m) in enumerate(zip(faces.crops, matches))],
+            (f"{len(faces.detections.faces)} face(s) at least 96 px found by {PHOTO_TAB_DETECTOR}, "
+             f"identified with {embedder} against your gallery (the Faces tab has every option)."
+             if faces.detections.faces else f"No face of at least 96 px ({PHOTO_TAB_DETECTOR}; the Faces tab "
+                                            "finds smaller ones)."),
         )
 
     def compare(path, imagenet_card, scene_card, threads, runs):
@@ -510,6 +522,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         return accuracy_latency_figure(points, task, axis), note
 
     with gr.Blocks(title="Mobile Vision Lab", delete_cache=(300, 900)) as demo:
+        face_gallery = gr.State(Gallery())  # this session's enrolled faces, used by the Photo and Faces tabs
         gr.Markdown(
             "# Mobile Vision Lab\nThe model files a phone runs (TFLite through LiteRT, ONNX through ONNX Runtime), "
             "run here on your photo. Host latency is measured on this machine "
@@ -565,6 +578,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                               "or the first variant where there is none)",
                         interactive=False, wrap=True, elem_id="comparison",
                     )
+                    photo_faces_note = gr.Markdown(elem_id="photo-faces-note")
+                    photo_faces = gr.Gallery(label="Faces (aligned crops) and who they are", columns=6, height=180)
                     cards_out = gr.Markdown()
         with gr.Tab("Faces"):
             gr.Markdown(
@@ -573,7 +588,6 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 "are the reference app's: MTCNN thresholds 0.6 / 0.7 / 0.7, the photo downscaled so its shorter "
                 "side is at most 600 px, and a minimum face of 96 px on that photo (lower it for group photos)."
             )
-            face_gallery = gr.State(Gallery())
             last_faces = gr.State(None)
             export_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=3600)
             with gr.Row():
@@ -737,15 +751,16 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         imagenet_model.change(on_model("classification"), imagenet_model, imagenet_card, api_visibility="private")
         scene_model.change(on_model("scene"), scene_model, scene_card, api_visibility="private")
         outputs = [shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency,
-                   phone_missing, cards_out]
+                   phone_missing, cards_out, photo_faces, photo_faces_note]
         inputs = [photo_in, imagenet_card, scene_card, threads, runs]
+
         def on_photo(path, *options):
             # An upload or an example click runs at once; removing the photo clears what it showed.
             return classify(path, *options) if path else [None] * len(outputs)
 
-        run.click(classify, inputs, outputs, api_name="classify")
+        run.click(classify, inputs + [face_gallery], outputs, api_name="classify")
         compare_button.click(compare, inputs, [comparison], api_name="compare_precisions")
-        photo_in.change(on_photo, inputs, outputs, api_visibility="private")
+        photo_in.change(on_photo, inputs + [face_gallery], outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 

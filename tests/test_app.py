@@ -26,7 +26,9 @@ def coffee_path(tmp_path, sample_photos):
 
 
 def test_classify_a_photo(client, coffee_path):
-    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards) = _classify(client, coffee_path)
+    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note) = \
+        _classify(client, coffee_path)
+    assert faces == [] and "No face" in faces_note
     assert imagenet["label"] == "espresso"
     assert len(imagenet["confidences"]) == 5
     assert "coffee shop" in [c["label"] for c in scenes["confidences"]]
@@ -40,12 +42,12 @@ def test_classify_a_photo(client, coffee_path):
 
 
 def test_a_model_with_no_published_figure_says_so(client, coffee_path):
-    *_, phone_missing, _ = _classify(client, coffee_path, imagenet="mobilenet_v1_0.5_160.uint8_qat_tflite")
+    phone_missing = _classify(client, coffee_path, imagenet="mobilenet_v1_0.5_160.uint8_qat_tflite")[7]
     assert "MobileNet v1 0.5/160" in phone_missing and "no published measurement" in phone_missing
 
 
 def test_fp16_explains_why_it_is_not_faster_here(client, coffee_path):
-    *_, cards = _classify(client, coffee_path, imagenet="efficientnet_lite0.fp16_onnx")
+    cards = _classify(client, coffee_path, imagenet="efficientnet_lite0.fp16_onnx")[8]
     assert "derived here from `efficientnet_lite0.fp32_onnx`" in cards and "fp16 on this CPU" in cards
 
 

@@ -147,3 +147,15 @@ def test_forget_a_person(session):
 def test_saving_an_empty_gallery_is_refused(session):
     with pytest.raises(AppError, match="empty"):
         session.predict(api_name="/save_gallery")
+
+
+def test_the_photo_tab_shows_faces_and_who_they_are(session, tmp_path, sample_photos):
+    path = tmp_path / "astronaut.png"
+    sample_photos["astronaut"].save(path)
+    find(session, path)
+    session.predict(1, "Eileen", api_name="/enroll_face")
+    result = session.predict(handle_file(str(path)), "mobilenet_v1_0.25_128.uint8_qat_tflite",
+                             "squeezenet1.1_places365.fp32_onnx", 1, 2, api_name="/classify")
+    faces, note = result[9], result[10]
+    assert len(faces) == 1 and faces[0]["caption"].startswith("face 1 · Eileen (")
+    assert "1 face(s)" in note

@@ -74,10 +74,29 @@ def app_url(store, data_dir):
     demo.close()
 
 
-@pytest.fixture
-def client(app_url):
+def _client(app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
     yield client
     client.close()
+
+
+@pytest.fixture
+def client(app_url):
+    """A person's session with the app."""
+    yield from _client(app_url)
+
+
+@pytest.fixture
+def other_client(app_url):
+    """Someone else's session, at the same time."""
+    yield from _client(app_url)
+
+
+@pytest.fixture
+def coffee_jpg(tmp_path, sample_photos) -> Path:
+    """The coffee sample photo as a JPEG file (every ImageNet card says espresso)."""
+    path = tmp_path / "coffee.jpg"
+    sample_photos["coffee"].save(path, quality=95)
+    return path

@@ -18,16 +18,9 @@ def _classify(client, path, imagenet=LITE, scene=SCENE, threads=1, runs=3):
     return client.predict(handle_file(str(path)), imagenet, scene, threads, runs, api_name="/classify")
 
 
-@pytest.fixture
-def coffee_path(tmp_path, sample_photos):
-    path = tmp_path / "coffee.jpg"
-    sample_photos["coffee"].save(path, quality=95)
-    return path
-
-
-def test_classify_a_photo(client, coffee_path):
+def test_classify_a_photo(client, coffee_jpg):
     (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note) = \
-        _classify(client, coffee_path)
+        _classify(client, coffee_jpg)
     assert faces == [] and "No face" in faces_note
     assert imagenet["label"] == "espresso"
     assert len(imagenet["confidences"]) == 5
@@ -41,13 +34,13 @@ def test_classify_a_photo(client, coffee_path):
     assert shown and "JPEG" in notes
 
 
-def test_a_model_with_no_published_figure_says_so(client, coffee_path):
-    phone_missing = _classify(client, coffee_path, imagenet="mobilenet_v1_0.5_160.uint8_qat_tflite")[7]
+def test_a_model_with_no_published_figure_says_so(client, coffee_jpg):
+    phone_missing = _classify(client, coffee_jpg, imagenet="mobilenet_v1_0.5_160.uint8_qat_tflite")[7]
     assert "MobileNet v1 0.5/160" in phone_missing and "no published measurement" in phone_missing
 
 
-def test_fp16_explains_why_it_is_not_faster_here(client, coffee_path):
-    cards = _classify(client, coffee_path, imagenet="efficientnet_lite0.fp16_onnx")[8]
+def test_fp16_explains_why_it_is_not_faster_here(client, coffee_jpg):
+    cards = _classify(client, coffee_jpg, imagenet="efficientnet_lite0.fp16_onnx")[8]
     assert "derived here from `efficientnet_lite0.fp32_onnx`" in cards and "fp16 on this CPU" in cards
 
 
@@ -67,14 +60,14 @@ def _png(size):
         ("cut.png", _png((400, 300))[:300], "corrupt or truncated|not an image"),
     ],
 )
-def test_bad_input_gets_a_clear_message_and_the_app_keeps_serving(client, tmp_path, coffee_path, name, content, message):
+def test_bad_input_gets_a_clear_message_and_the_app_keeps_serving(client, tmp_path, coffee_jpg, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(AppError, match=message):
         _classify(client, path)
-    assert _classify(client, coffee_path)[2]["label"] == "espresso"
+    assert _classify(client, coffee_jpg)[2]["label"] == "espresso"
 
 
-def test_an_unknown_card_is_a_clear_error(client, coffee_path):
+def test_an_unknown_card_is_a_clear_error(client, coffee_jpg):
     with pytest.raises(AppError, match="unknown model card"):
-        _classify(client, coffee_path, imagenet="resnet50.fp32")
+        _classify(client, coffee_jpg, imagenet="resnet50.fp32")

@@ -22,36 +22,22 @@ def captions(result):
     return [item["caption"] for item in result[1]]
 
 
-@pytest.fixture
-def session(app_url):
-    client = Client(app_url, verbose=False)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def other_session(app_url):
-    client = Client(app_url, verbose=False)
-    yield client
-    client.close()
-
-
-def test_find_enroll_and_match(session):
-    first = find(session, GROUP)
+def test_find_enroll_and_match(client):
+    first = find(client, GROUP)
     assert "**3 face(s)**" in first[2] and len(first[0]["annotations"]) == 3
     assert {row[0].split(":")[0] for row in first[3]["data"]} >= {"detection", "alignment (all faces)", "embedding (per face)"}
-    enrolled = session.predict(2, "Alice", api_name="/enroll_face")
+    enrolled = client.predict(2, "Alice", api_name="/enroll_face")
     assert enrolled["data"] == [["Alice", 1, "mobilefacenet.fp32_onnx"]]
-    again = captions(find(session, GROUP))
+    again = captions(find(client, GROUP))
     assert again[1].endswith("Alice (1.00)")
     assert all("unknown (nearest: Alice" in c for i, c in enumerate(again) if i != 1)
 
 
-def test_another_session_cannot_match_or_see_a_gallery(session, other_session):
-    find(session, GROUP)
-    session.predict(1, "Bob", api_name="/enroll_face")
-    assert "Bob" in captions(find(session, GROUP))[0]
-    theirs = captions(find(other_session, GROUP))
+def test_another_session_cannot_match_or_see_a_gallery(client, other_client):
+    find(client, GROUP)
+    client.predict(1, "Bob", api_name="/enroll_face")
+    assert "Bob" in captions(find(client, GROUP))[0]
+    theirs = captions(find(other_client, GROUP))
     assert all("no one enrolled yet" in c for c in theirs)
 
 
@@ -65,96 +51,96 @@ def test_a_fresh_session_has_no_faces_to_enroll(app_url):
         fresh.close()
 
 
-def test_enrolling_from_reference_photos_needs_one_face_each(session):
+def test_enrolling_from_reference_photos_needs_one_face_each(client):
     bill = sorted((LFW / "Bill_Gates").glob("*.jpg"))
-    rows = session.predict([handle_file(str(p)) for p in bill[:2]], "Bill", *OPTIONS, api_name="/enroll_photos")
+    rows = client.predict([handle_file(str(p)) for p in bill[:2]], "Bill", *OPTIONS, api_name="/enroll_photos")
     assert rows["data"] == [["Bill", 2, "mobilefacenet.fp32_onnx"]]
-    assert "Bill (" in captions(find(session, bill[3]))[0]
+    assert "Bill (" in captions(find(client, bill[3]))[0]
     with pytest.raises(AppError, match="has 3 faces: a reference photo must show exactly one"):
-        session.predict([handle_file(str(GROUP))], "Crowd", *OPTIONS, api_name="/enroll_photos")
+        client.predict([handle_file(str(GROUP))], "Crowd", *OPTIONS, api_name="/enroll_photos")
     with pytest.raises(AppError, match="has no face"):
-        session.predict([handle_file(str(EVAL / "coco" / "images" / "000000000285.jpg"))], "Bear", *OPTIONS,
+        client.predict([handle_file(str(EVAL / "coco" / "images" / "000000000285.jpg"))], "Bear", *OPTIONS,
                         api_name="/enroll_photos")
 
 
-def test_a_photo_without_faces_says_so_without_an_error(session, tmp_path, sample_photos):
+def test_a_photo_without_faces_says_so_without_an_error(client, tmp_path, sample_photos):
     path = tmp_path / "coffee.png"
     sample_photos["coffee"].save(path)
-    result = find(session, path)
+    result = find(client, path)
     assert "No face found" in result[2] and result[1] == []
 
 
-def test_a_crowd_over_the_limit_says_how_many_were_skipped(session):
+def test_a_crowd_over_the_limit_says_how_many_were_skipped(client):
     options = OPTIONS[:7] + [2, 1]
-    result = find(session, GROUP, *options)
+    result = find(client, GROUP, *options)
     assert "**2 face(s)**" in result[2] and "1 more face(s) skipped" in result[2]
 
 
-def test_a_huge_photo_is_downscaled_and_said_so(session, tmp_path, sample_photos):
+def test_a_huge_photo_is_downscaled_and_said_so(client, tmp_path, sample_photos):
     path = tmp_path / "big.jpg"
     sample_photos["astronaut"].resize((3000, 3000)).save(path, quality=90)
-    result = find(session, path)
+    result = find(client, path)
     assert "**1 face(s)**" in result[2] and "downscaled to 20%" in result[2]
 
 
-def test_blazeface_says_faces_are_aligned_without_mouth_corners(session):
+def test_blazeface_says_faces_are_aligned_without_mouth_corners(client):
     options = ["BlazeFace full-range (sparse)"] + OPTIONS[1:]
-    assert "no mouth corners" in find(session, GROUP, *options)[2]
+    assert "no mouth corners" in find(client, GROUP, *options)[2]
 
 
-def test_a_gallery_of_one_network_refuses_another(session):
-    find(session, GROUP)
-    session.predict(1, "Carol", api_name="/enroll_face")
-    find(session, GROUP, *(OPTIONS[:1] + ["facelib_mobilenet.int8_tflite"] + OPTIONS[2:]))
+def test_a_gallery_of_one_network_refuses_another(client):
+    find(client, GROUP)
+    client.predict(1, "Carol", api_name="/enroll_face")
+    find(client, GROUP, *(OPTIONS[:1] + ["facelib_mobilenet.int8_tflite"] + OPTIONS[2:]))
     with pytest.raises(AppError, match="another network"):
-        session.predict(2, "Dan", api_name="/enroll_face")
+        client.predict(2, "Dan", api_name="/enroll_face")
 
 
-def test_group_faces_into_people(session):
+def test_group_faces_into_people(client):
     photos = sorted((LFW / "Abdoulaye_Wade").glob("*.jpg")) + sorted((LFW / "Bill_Gates").glob("*.jpg"))
-    shown, table = session.predict([handle_file(str(p)) for p in photos], *OPTIONS, api_name="/group_faces")
+    shown, table = client.predict([handle_file(str(p)) for p in photos], *OPTIONS, api_name="/group_faces")
     assert [row[1] for row in table["data"]] == [4, 4] and len(shown) == 2
     assert {row[3].split("_0")[0] for row in table["data"]} == {"Abdoulaye_Wade", "Bill_Gates"}
 
 
-def test_save_load_delete_and_export_are_explicit(session, other_session, data_dir):
+def test_save_load_delete_and_export_are_explicit(client, other_client, data_dir):
     database = data_dir / "galleries.sqlite"
-    find(session, GROUP)
-    session.predict(3, "Erin", api_name="/enroll_face")
-    key = session.predict(api_name="/save_gallery")
+    find(client, GROUP)
+    client.predict(3, "Erin", api_name="/enroll_face")
+    key = client.predict(api_name="/save_gallery")
     assert len(key) >= 20
     with sqlite3.connect(database) as db:
         stored = [row[0] for row in db.execute("SELECT key_hash FROM galleries")]
     assert key not in stored and len(stored) >= 1  # only a hash of the key is kept
     with pytest.raises(AppError, match="no saved gallery has that key"):
-        other_session.predict("not-the-key", api_name="/load_gallery")
-    assert other_session.predict(key, api_name="/load_gallery")["data"] == [["Erin", 1, "mobilefacenet.fp32_onnx"]]
-    exported = json.loads(open(session.predict(api_name="/export_gallery"), encoding="utf-8").read())
+        other_client.predict("not-the-key", api_name="/load_gallery")
+    assert other_client.predict(key, api_name="/load_gallery")["data"] == [["Erin", 1, "mobilefacenet.fp32_onnx"]]
+    exported = json.loads(open(client.predict(api_name="/export_gallery"), encoding="utf-8").read())
     assert [f["name"] for f in exported["faces"]] == ["Erin"] and len(exported["faces"][0]["embedding"]) == 128
-    assert "deleted" in other_session.predict(key, api_name="/delete_saved_gallery")
+    assert "deleted" in other_client.predict(key, api_name="/delete_saved_gallery")
     with pytest.raises(AppError, match="no saved gallery has that key"):
-        session.predict(key, api_name="/load_gallery")
+        client.predict(key, api_name="/load_gallery")
 
 
-def test_forget_a_person(session):
-    find(session, GROUP)
-    session.predict(1, "Frank", api_name="/enroll_face")
-    assert session.predict("Frank", api_name="/forget_person")["data"] == []
+def test_forget_a_person(client):
+    find(client, GROUP)
+    client.predict(1, "Frank", api_name="/enroll_face")
+    assert client.predict("Frank", api_name="/forget_person")["data"] == []
     with pytest.raises(AppError, match="no one called 'Frank'"):
-        session.predict("Frank", api_name="/forget_person")
+        client.predict("Frank", api_name="/forget_person")
 
 
-def test_saving_an_empty_gallery_is_refused(session):
+def test_saving_an_empty_gallery_is_refused(client):
     with pytest.raises(AppError, match="empty"):
-        session.predict(api_name="/save_gallery")
+        client.predict(api_name="/save_gallery")
 
 
-def test_the_photo_tab_shows_faces_and_who_they_are(session, tmp_path, sample_photos):
+def test_the_photo_tab_shows_faces_and_who_they_are(client, tmp_path, sample_photos):
     path = tmp_path / "astronaut.png"
     sample_photos["astronaut"].save(path)
-    find(session, path)
-    session.predict(1, "Eileen", api_name="/enroll_face")
-    result = session.predict(handle_file(str(path)), "mobilenet_v1_0.25_128.uint8_qat_tflite",
+    find(client, path)
+    client.predict(1, "Eileen", api_name="/enroll_face")
+    result = client.predict(handle_file(str(path)), "mobilenet_v1_0.25_128.uint8_qat_tflite",
                              "squeezenet1.1_places365.fp32_onnx", 1, 2, api_name="/classify")
     faces, note = result[9], result[10]
     assert len(faces) == 1 and faces[0]["caption"].startswith("face 1 · Eileen (")

@@ -28,16 +28,9 @@ def _work_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("mvl-upload-*"))
 
 
-@pytest.fixture
-def coffee(tmp_path, sample_photos):
-    path = tmp_path / "coffee.jpg"
-    sample_photos["coffee"].save(path, quality=95)
-    return path
-
-
-def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee):
+def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     model = MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"
-    summary, stats, labels, derived, downloads = _upload(client, model, coffee, LABELS)
+    summary, stats, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS)
     assert labels["label"] == "espresso"
     assert "385.2 M multiply-adds" in summary and "starts with 'background'" in summary
     assert stats["data"][-1][0] == "total" and stats["data"][0][0] == "1x1 convolution"
@@ -48,40 +41,40 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee):
     assert len(downloads) == 3 and all(Path(d).stat().st_size > 1_000_000 for d in downloads)
 
 
-def test_a_tflite_classifier_runs_without_derivations(client, coffee):
+def test_a_tflite_classifier_runs_without_derivations(client, coffee_jpg):
     model = MODEL_DIRS[0] / "classification" / "coral_mobilenet_v1_0.25_128_quant.tflite"
-    summary, _, labels, derived, downloads = _upload(client, model, coffee, LABELS,
+    summary, _, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS,
                                                      scaling="(x - 128) / 128  (TF quantized MobileNets)")
     assert labels["label"] == "espresso" and "fixed at 128x128" in summary
     assert derived["data"] == [] and downloads is None
 
 
-def test_a_bad_model_is_refused_and_its_folder_removed(client, coffee, tmp_path):
+def test_a_bad_model_is_refused_and_its_folder_removed(client, coffee_jpg, tmp_path):
     before = _work_folders()
     fake = tmp_path / "weights.onnx"
     fake.write_text("not a model\n" * 50)
     with pytest.raises(AppError, match="not a model onnx can load"):
-        _upload(client, fake, coffee)
+        _upload(client, fake, coffee_jpg)
     assert _work_folders() == before
 
 
-def test_labels_that_do_not_match_are_refused(client, coffee, tmp_path):
+def test_labels_that_do_not_match_are_refused(client, coffee_jpg, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\n")
     with pytest.raises(AppError, match="2 labels but the model gives 10"):
-        _upload(client, tiny_classifier(tmp_path / "tiny.onnx"), coffee, labels, height=32, width=32)
+        _upload(client, tiny_classifier(tmp_path / "tiny.onnx"), coffee_jpg, labels, height=32, width=32)
 
 
-def test_a_new_upload_replaces_the_previous_folder_of_the_session(app_url, coffee, tmp_path):
+def test_a_new_upload_replaces_the_previous_folder_of_the_session(app_url, coffee_jpg, tmp_path):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
     try:
         before = _work_folders()
         model = tiny_classifier(tmp_path / "tiny.onnx")
-        _upload(client, model, coffee, height=32, width=32)
+        _upload(client, model, coffee_jpg, height=32, width=32)
         first = _work_folders() - before
-        _upload(client, model, coffee, height=32, width=32)
+        _upload(client, model, coffee_jpg, height=32, width=32)
         second = _work_folders() - before
         assert len(first) == 1 and len(second) == 1 and first != second
     finally:

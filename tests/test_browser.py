@@ -22,12 +22,10 @@ def browser():
 
 
 @pytest.mark.browser
-def test_upload_a_photo_and_read_the_labels(browser, app_url, sample_photos, tmp_path):
-    photo = tmp_path / "coffee.jpg"
-    sample_photos["coffee"].save(photo, quality=95)
+def test_upload_a_photo_and_read_the_labels(browser, app_url, coffee_jpg):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(app_url)
-    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    page.locator("#photo-input input[type=file]").set_input_files(str(coffee_jpg))
     labels = page.locator("#imagenet-labels")
     labels.get_by_text("espresso").first.wait_for(timeout=60_000)
     page.locator("#scene-labels").get_by_text("coffee shop").first.wait_for(timeout=10_000)
@@ -67,12 +65,10 @@ def test_the_models_tab_shows_the_table_and_the_plot(browser, app_url):
 
 
 @pytest.mark.browser
-def test_compare_precisions_lists_every_variant(browser, app_url, sample_photos, tmp_path):
-    photo = tmp_path / "coffee.jpg"
-    sample_photos["coffee"].save(photo, quality=95)
+def test_compare_precisions_lists_every_variant(browser, app_url, coffee_jpg):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(app_url)
-    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    page.locator("#photo-input input[type=file]").set_input_files(str(coffee_jpg))
     page.locator("#imagenet-labels").get_by_text("espresso").first.wait_for(timeout=60_000)
     page.locator("#compare").click()
     table = page.locator("#comparison")

@@ -268,13 +268,14 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     samples = {p.name: p for p in sample_photo_paths()}
     examples = [[str(shutil.copy(samples[name], examples_dir / name))] for name in EXAMPLE_PHOTOS if name in samples]
 
-    def classify(path, imagenet_card, scene_card, threads, runs, gallery=None):
+    def classify(path, imagenet_card, scene_card, threads, runs, object_card=None, score=0.3, iou=0.45, gallery=None):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
         gallery = gallery or Gallery()
         try:
             photo = read_photo(path)
-            analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs))
+            analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs),
+                                     object_card or None, float(score), float(iou))
             # faces with the Faces tab's defaults, embedded in the gallery's own network when there is one
             embedder = gallery.card or PHOTO_TAB_EMBEDDER
             faces = analyse_faces(hub, photo, PHOTO_TAB_DETECTOR, embedder, DetectorOptions(), int(threads))
@@ -287,23 +288,31 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         scene = analysis.scene.result
         notes = "; ".join(photo.notes) or "used as uploaded"
-        cards = (analysis.imagenet.model.card, analysis.scene.model.card)
-        phone_rows = phone_latency_rows(cards[0]) + phone_latency_rows(cards[1])
+        tasks = [("ImageNet", analysis.imagenet), ("scene", analysis.scene)]
+        if analysis.objects:
+            tasks.append(("objects", analysis.objects))
+        cards = tuple(item.model.card for _, item in tasks)
+        phone_rows = [row for card in cards for row in phone_latency_rows(card)]
+        boxes = []
+        if analysis.objects:
+            boxes = [(tuple(int(round(v)) for v in d.box), f"{d.label} {d.score:.2f}")
+                     for d in analysis.objects.result.detections]
         return (
             _display_image(analysis),
             f"{photo.size[0]}x{photo.size[1]} {photo.format}, {photo.source_mode}: {notes}",
             {p.label: p.score for p in analysis.imagenet.result.top},
             {p.label: p.score for p in scene.top},
             f"**{scene.environment}** ({scene.indoor_share:.0%} of the top-10 scenes are indoor scenes)",
-            host_latency_rows("ImageNet", analysis.imagenet) + host_latency_rows("scene", analysis.scene),
+            [row for name, item in tasks for row in host_latency_rows(name, item)],
             phone_rows,
             phone_markdown(cards),
-            card_markdown(analysis.imagenet) + "\n\n" + card_markdown(analysis.scene),
+            "\n\n".join(card_markdown(item) for _, item in tasks),
             [(crop, f"face {i + 1} · {m.describe()}") for i, (crop, m) in enumerate(zip(faces.crops, matches))],
             (f"{len(faces.detections.faces)} face(s) at least 96 px found by {PHOTO_TAB_DETECTOR}, "
              f"identified with {embedder} against your gallery (the Faces tab has every option)."
              if faces.detections.faces else f"No face of at least 96 px ({PHOTO_TAB_DETECTOR}; the Faces tab "
                                             "finds smaller ones)."),
+            (_display_image(analysis), boxes) if analysis.objects else None,
         )
 
     def compare(path, imagenet_card, scene_card, threads, runs):
@@ -551,6 +560,14 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                         variant_choices(catalog, "scene", scene_default.display), value=scene_default.name, label="Precision",
                         allow_custom_value=True,  # API callers may name any card; analyse_photo checks it
                     )
+                    object_model = gr.Dropdown(list(catalog.displays("object_detection")), value="YOLOX-nano",
+                                               label="Object detector (COCO)")
+                    object_card = gr.Dropdown(variant_choices(catalog, "object_detection", "YOLOX-nano"),
+                                              value="yolox_nano.fp32_onnx", label="Precision", allow_custom_value=True)
+                    with gr.Row():
+                        object_score = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Object score threshold",
+                                                 info="reference system: 0.3")
+                        object_iou = gr.Slider(0.1, 0.9, value=0.45, step=0.05, label="NMS IoU threshold")
                     threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
                                        info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
                     runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
@@ -578,6 +595,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                               "or the first variant where there is none)",
                         interactive=False, wrap=True, elem_id="comparison",
                     )
+                    objects_shown = gr.AnnotatedImage(label="Objects (COCO)", elem_id="objects-image")
                     photo_faces_note = gr.Markdown(elem_id="photo-faces-note")
                     photo_faces = gr.Gallery(label="Faces (aligned crops) and who they are", columns=6, height=180)
                     cards_out = gr.Markdown()
@@ -750,17 +768,19 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
 
         imagenet_model.change(on_model("classification"), imagenet_model, imagenet_card, api_visibility="private")
         scene_model.change(on_model("scene"), scene_model, scene_card, api_visibility="private")
+        object_model.change(on_model("object_detection"), object_model, object_card, api_visibility="private")
         outputs = [shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency,
-                   phone_missing, cards_out, photo_faces, photo_faces_note]
+                   phone_missing, cards_out, photo_faces, photo_faces_note, objects_shown]
         inputs = [photo_in, imagenet_card, scene_card, threads, runs]
+        classify_inputs = inputs + [object_card, object_score, object_iou, face_gallery]
 
         def on_photo(path, *options):
             # An upload or an example click runs at once; removing the photo clears what it showed.
             return classify(path, *options) if path else [None] * len(outputs)
 
-        run.click(classify, inputs + [face_gallery], outputs, api_name="classify")
+        run.click(classify, classify_inputs, outputs, api_name="classify")
         compare_button.click(compare, inputs, [comparison], api_name="compare_precisions")
-        photo_in.change(on_photo, inputs + [face_gallery], outputs, api_visibility="private")
+        photo_in.change(on_photo, classify_inputs, outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 

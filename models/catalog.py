@@ -13,8 +13,8 @@ from typing import Any, Mapping
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LABELS_DIR = DATA_DIR / "labels"
 
-TASKS = ("classification", "scene", "face_detection", "face_embedding")
-LABELED_TASKS = ("classification", "scene")
+TASKS = ("classification", "scene", "face_detection", "face_embedding", "object_detection")
+LABELED_TASKS = ("classification", "scene", "object_detection")
 RESIZES = ("shorter_side_center_crop", "stretch", "letterbox", "pyramid", "aligned")
 OUTPUT_KINDS = ("probabilities", "logits", "embedding", "detections")
 RUNTIMES = ("onnx", "tflite")
@@ -57,6 +57,8 @@ class InputContract:
     resize: str
     crop_fraction: float = 1.0
     transposed: bool = False
+    align: str = "center"  # letterbox: "center" or "top_left"
+    pad: float | None = None  # letterbox padding as a pixel value; None: the mean (0 after scaling)
 
     def describe(self) -> str:
         def triple(values: tuple[float, ...]) -> str:
@@ -66,7 +68,9 @@ class InputContract:
         if self.resize == "stretch":
             resize = f"whole photo resized to {self.height}x{self.width}"
         elif self.resize == "letterbox":
-            resize = f"whole photo fitted into {self.height}x{self.width}, aspect kept, padded"
+            pad = "the mean" if self.pad is None else f"{self.pad:g}"
+            where = "top-left corner" if self.align == "top_left" else "centre"
+            resize = f"whole photo fitted into {self.height}x{self.width} at the {where}, aspect kept, padded with {pad}"
         elif self.resize == "pyramid":
             resize = "any size: an image pyramid (scale factor 0.709)"
         elif self.resize == "aligned":
@@ -230,6 +234,8 @@ def _input(raw: dict, name: str) -> InputContract:
             resize=_one_of(raw["resize"], RESIZES, name, "input.resize"),
             crop_fraction=float(raw.get("crop_fraction", 1.0)),
             transposed=bool(raw.get("transposed", False)),
+            align=_one_of(raw.get("align", "center"), ("center", "top_left"), name, "input.align"),
+            pad=float(raw["pad"]) if "pad" in raw else None,
         )
     except KeyError as exc:
         raise CatalogError(f"card {name!r}: input is missing {exc.args[0]!r}") from None

@@ -42,14 +42,21 @@ class Letterbox:
 
 
 def letterbox(image: Image.Image, contract: InputContract) -> tuple[np.ndarray, Letterbox]:
-    """The whole photo fitted into the input, aspect kept, centred; padding is the mean (0 after scaling)."""
+    """The whole photo fitted into the input, aspect kept, centred or at the top-left corner; padded with the
+    card's pad value, or the mean (0 after scaling)."""
     width, height = image.size
     scale = min(contract.width / width, contract.height / height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     canvas = np.empty((contract.height, contract.width, 3), np.float32)
-    fill = np.asarray(contract.mean, np.float32)
-    canvas[:] = fill[::-1] if contract.channels == "BGR" else fill  # canvas is RGB until to_tensor
-    left, top = (contract.width - new_w) // 2, (contract.height - new_h) // 2
+    if contract.pad is None:
+        fill = np.asarray(contract.mean, np.float32)
+        canvas[:] = fill[::-1] if contract.channels == "BGR" else fill  # canvas is RGB until to_tensor
+    else:
+        canvas[:] = contract.pad
+    if contract.align == "top_left":
+        left = top = 0
+    else:
+        left, top = (contract.width - new_w) // 2, (contract.height - new_h) // 2
     canvas[top:top + new_h, left:left + new_w] = np.asarray(image.resize((new_w, new_h), Image.Resampling.BILINEAR),
                                                             np.float32)
     return canvas, Letterbox(scale, left, top)
@@ -72,4 +79,6 @@ def to_tensor(pixels: np.ndarray, contract: InputContract) -> np.ndarray:
 
 def to_input_tensor(image: Image.Image, contract: InputContract) -> np.ndarray:
     """float32 batch of one, real-valued: (pixel - mean) / std in the card's channel order and layout."""
+    if contract.resize == "letterbox":
+        return to_tensor(letterbox(image, contract)[0], contract)
     return to_tensor(np.asarray(resize_and_crop(image, contract)), contract)

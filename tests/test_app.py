@@ -14,14 +14,18 @@ LITE = "efficientnet_lite0.fp32_onnx"
 SCENE = "squeezenet1.1_places365.fp32_onnx"
 
 
-def _classify(client, path, imagenet=LITE, scene=SCENE, threads=1, runs=3):
-    return client.predict(handle_file(str(path)), imagenet, scene, threads, runs, api_name="/classify")
+def _classify(client, path, imagenet=LITE, scene=SCENE, threads=1, runs=3, objects="yolox_nano.fp32_onnx",
+              score=0.3, iou=0.45):
+    return client.predict(handle_file(str(path)), imagenet, scene, threads, runs, objects, score, iou,
+                          api_name="/classify")
 
 
 def test_classify_a_photo(client, coffee_jpg):
-    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note) = \
+    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note, objects) = \
         _classify(client, coffee_jpg)
     assert faces == [] and "No face" in faces_note
+    assert "cup" in [a["label"].split(" ")[0] for a in objects["annotations"]]
+    assert ("objects", "inference") in {(row[0], row[4]) for row in host["data"]}
     assert imagenet["label"] == "espresso"
     assert len(imagenet["confidences"]) == 5
     assert "coffee shop" in [c["label"] for c in scenes["confidences"]]
@@ -71,3 +75,15 @@ def test_bad_input_gets_a_clear_message_and_the_app_keeps_serving(client, tmp_pa
 def test_an_unknown_card_is_a_clear_error(client, coffee_jpg):
     with pytest.raises(AppError, match="unknown model card"):
         _classify(client, coffee_jpg, imagenet="resnet50.fp32")
+
+
+def test_object_thresholds_come_from_the_sliders(client, coffee_jpg):
+    loose = _classify(client, coffee_jpg, objects="nanodet_m.fp32_onnx", score=0.1)[11]["annotations"]
+    strict = _classify(client, coffee_jpg, objects="nanodet_m.fp32_onnx", score=0.6)[11]["annotations"]
+    assert len(strict) < len(loose)
+    assert all(float(a["label"].rsplit(" ", 1)[1]) >= 0.6 for a in strict)
+
+
+def test_an_object_card_of_another_task_is_refused(client, coffee_jpg):
+    with pytest.raises(AppError, match="not an object detector"):
+        _classify(client, coffee_jpg, objects="efficientnet_lite0.fp32_onnx")

@@ -141,7 +141,8 @@ def test_the_photo_tab_shows_faces_and_who_they_are(client, tmp_path, sample_pho
     find(client, path)
     client.predict(1, "Eileen", api_name="/enroll_face")
     result = client.predict(handle_file(str(path)), "mobilenet_v1_0.25_128.uint8_qat_tflite",
-                             "squeezenet1.1_places365.fp32_onnx", 1, 2, api_name="/classify")
+                             "squeezenet1.1_places365.fp32_onnx", 1, 2, "nanodet_m.fp32_onnx", 0.3, 0.45,
+                             api_name="/classify")
     faces, note = result[9], result[10]
     assert len(faces) == 1 and faces[0]["caption"].startswith("face 1 · Eileen (")
     assert "1 face(s)" in note

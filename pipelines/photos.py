@@ -55,8 +55,12 @@ def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
     return image.convert("RGB"), [f"converted from {mode} to RGB"]
 
 
-def read_photo(source: bytes | str | Path) -> Photo:
-    """Decode a photo from bytes or a path. Raises PhotoError with a clear reason."""
+def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo:
+    """Decode a photo from bytes or a path. Raises PhotoError with a clear reason.
+
+    max_side: a JPEG is decoded at a reduced scale (draft mode) when it is larger than needed, and any photo
+    is then shrunk so its longer side is at most this.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -91,6 +95,9 @@ def read_photo(source: bytes | str | Path) -> Photo:
     if frames > 1:
         image.seek(0)
         notes.append(f"first of {frames} frames used")
+    if max_side and image.format == "JPEG" and max(width, height) > 2 * max_side:
+        image.draft("RGB", (max_side, max_side))  # the decoder skips detail it would throw away
+        notes.append("decoded at reduced size (JPEG draft mode)")
     try:
         image.load()
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
@@ -102,4 +109,7 @@ def read_photo(source: bytes | str | Path) -> Photo:
     if orientation in range(2, 9):
         notes.append(f"turned upright (EXIF orientation {orientation})")
     rgb, conversion = _to_rgb(upright)
+    if max_side and max(rgb.size) > max_side:
+        rgb = rgb.copy()
+        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion))

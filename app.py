@@ -18,6 +18,17 @@ from models.backends import BackendError  # noqa: E402
 from models.catalog import Catalog, ModelCard  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
 from models.store import ModelStore, StoreError  # noqa: E402
+from pipelines.album import (  # noqa: E402
+    MAX_PHOTOS,
+    MAX_ZIP_MEMBERS,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL,
+    AlbumError,
+    analyse_album,
+    gather,
+    profile_csv,
+    profile_json,
+)
 from pipelines.calibration import sample_photo_paths  # noqa: E402
 from pipelines.custom_model import (  # noqa: E402
     MAX_MODEL_BYTES,
@@ -251,6 +262,19 @@ def gallery_rows(gallery: Gallery) -> list[list]:
     return [[name, sum(e.name == name for e in gallery.entries), gallery.card] for name in gallery.names()]
 
 
+def profile_figure(profile, title: str):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    entries = list(profile.entries)[::-1]
+    ax.barh([f"{e.category} ({e.group})" for e in entries], [len(e.photos) for e in entries], color="tab:blue")
+    ax.set_xlabel("photos")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
 def remove_workdir(workdir) -> None:
     """A session's uploaded model and its derived files go when the session ends or uploads another."""
     if workdir:
@@ -479,6 +503,60 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                  ", ".join(sorted({files[p] for p, _ in person.faces}))] for person in people]
         return shown, rows
 
+    def run_album(paths, folder_paths, window_minutes, threshold, w_f, workdir, progress=gr.Progress()):
+        from datetime import timedelta
+
+        files = [(Path(p).name, Path(p).read_bytes(), None) for p in (paths or []) + (folder_paths or [])]
+        if not files:
+            raise gr.Error("Upload photos, a .zip of photos, or a folder.")
+        try:
+            album = gather(files)
+            result = analyse_album(hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
+                                   window=timedelta(minutes=float(window_minutes)), threshold=float(threshold),
+                                   w_f=float(w_f))
+        except AlbumError as exc:
+            raise gr.Error(sentence(exc)) from None
+        names = [p.name for p in result.photos]
+        lines = [f"**{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people.** "
+                 f"Events: a photo joins the current event when it is within {float(window_minutes):g} minutes of one "
+                 f"of its photos and their scene distance is under {float(threshold):g} (reference: 60 min, 0.003)."]
+        lines += [f"- {note}" for note in result.notes]
+        if result.skipped:
+            lines.append(f"{len(result.skipped)} file(s) skipped:")
+            lines += [f"- {s.name}: {s.reason}" for s in result.skipped[:50]]
+        if result.private:
+            lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
+                         "(the reference system keeps those on the phone).")
+        decode = sum(p.decode_ms for p in result.photos)
+        infer = sum(p.inference_ms for p in result.photos)
+        lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
+        event_rows = [[i + 1, e.start.isoformat(sep=" ") if e.start else "no time", e.end.isoformat(sep=" ") if e.end else "",
+                       len(e.photos), ", ".join(e.scenes), ", ".join(e.objects)] for i, e in enumerate(result.events)]
+        event_gallery = [(result.photos[e.photos[0]].thumbnail, f"event {i + 1}: {len(e.photos)} photo(s)")
+                         for i, e in enumerate(result.events)]
+        people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
+        events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
+        profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3)]
+                        for e in result.profile.entries]
+        remove_workdir(workdir)
+        folder = Path(tempfile.mkdtemp(prefix="mvl-album-"))
+        (folder / "profile.json").write_text(profile_json(result), encoding="utf-8")
+        (folder / "profile.csv").write_text(profile_csv(result), encoding="utf-8")
+        state = {"photos": [p.thumbnail for p in result.photos], "names": names,
+                 "categories": {e.category: e.photos for e in result.profile.entries},
+                 "private": set(result.private)}
+        choices = [e.category for e in result.profile.entries]
+        return ("\n".join(lines), event_rows, event_gallery, people,
+                profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
+                profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
+                [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))
+
+    def photos_behind(category, state):
+        if not state or not category:
+            return []
+        return [(state["photos"][i], state["names"][i] + (" (private)" if i in state["private"] else ""))
+                for i in state["categories"].get(category, ())]
+
     axes = list(HOST_AXES) + phone_axes(catalog)
 
     def run_upload(model_path, labels_path, photo_path, height, width, channels, scaling, resize, output_kind,
@@ -687,6 +765,50 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             export_button.click(export_gallery, [face_gallery, export_dir], [export_file, export_dir], api_name="export_gallery")
             group_button.click(group_faces, [group_in] + options_in + [face_gallery], [people_shown, people_table],
                                api_name="group_faces")
+        with gr.Tab("Album"):
+            gr.Markdown(
+                f"A gallery in, an interest profile out: every photo through the scene model, the object detector "
+                f"and the faces, the stream split into events, people found, and the categories the photos imply. "
+                f"Limits: {MAX_PHOTOS} photos (more: the first {MAX_PHOTOS} are processed; the command line "
+                f"`python -m pipelines.album` takes any number); a .zip may hold {MAX_ZIP_MEMBERS} files and unpack "
+                f"to {MAX_ZIP_TOTAL // 2**20} MB, no member compressed more than {MAX_ZIP_RATIO}:1; archives inside "
+                "archives, paths outside the archive and non-photos are skipped and listed; duplicates are processed "
+                "once. Capture time: EXIF DateTimeOriginal with its offset (uploads carry no usable file time: photos "
+                "without EXIF are ordered by name). Your photos stay in this session; its files are deleted after."
+            )
+            album_state = gr.State(None)
+            album_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=3600)
+            with gr.Row():
+                album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath",
+                                      elem_id="album-files")
+                album_folder = gr.File(label="Or a folder", file_count="directory", type="filepath")
+            with gr.Row():
+                window = gr.Slider(5, 720, value=60, step=5, label="Event time window (minutes)")
+                event_threshold = gr.Slider(0.0005, 0.02, value=0.003, step=0.0005, label="Scene distance threshold")
+                w_f_in = gr.Slider(0, 1, value=0.5, step=0.05, label="w_f: weight of scenes against objects")
+            album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
+            album_summary = gr.Markdown(elem_id="album-summary")
+            with gr.Row():
+                profile_plot = gr.Plot(label="Profile")
+                profile_table = gr.Dataframe(headers=["category", "group", "photos", "events", "mean score"],
+                                             label="Profile (each category opens its photos below)", interactive=False,
+                                             elem_id="profile-table")
+            category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
+                                        allow_custom_value=True)  # the choices are this session's categories
+            category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200)
+            events_table = gr.Dataframe(headers=["event", "start", "end", "photos", "scenes", "objects"],
+                                        label="Events", interactive=False, wrap=True, elem_id="events-table")
+            events_gallery = gr.Gallery(label="A photo of each event", columns=8, height=200)
+            people_gallery = gr.Gallery(label="People (faces grouped across the album)", columns=8, height=180)
+            album_exports = gr.File(label="Export: profile.json and profile.csv", file_count="multiple", interactive=False)
+            album_run.click(
+                run_album, [album_files, album_folder, window, event_threshold, w_f_in, album_dir],
+                [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
+                 category_pick, album_exports, album_state, album_dir],
+                api_name="analyse_album", concurrency_limit=1,
+            )
+            category_pick.change(photos_behind, [category_pick, album_state], category_photos,
+                                 api_name="photos_behind_category")
         with gr.Tab("Models"):
             gr.Markdown(
                 "Every image classifier and scene model in the catalog (face models: see the Faces tab), "

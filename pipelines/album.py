@@ -113,8 +113,9 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
     return items, skipped
 
 
-def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int = MAX_PHOTOS) -> AlbumInput:
+def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int | None = None) -> AlbumInput:
     """Uploaded files and zips -> the photos to process (duplicates by content once, at most max_photos)."""
+    max_photos = max_photos or MAX_PHOTOS
     items, skipped, notes = [], [], []
     for name, data, when in files:
         suffix = Path(name).suffix.lower()
@@ -320,6 +321,7 @@ def profile_json(result: AlbumResult) -> str:
         "photos": len(result.photos),
         "groups": result.profile.groups(),
         "categories": [{"category": e.category, "group": e.group, "photos": [names[i] for i in e.photos],
+                        "events": next((len(x.photos) for x in result.event_profile.entries if x.category == e.category), 0),
                         "mean_score": round(e.mean_score, 4)} for e in result.profile.entries],
         "events": [{"photos": [names[i] for i in e.photos], "start": e.start.isoformat() if e.start else None,
                     "end": e.end.isoformat() if e.end else None, "scenes": list(e.scenes), "objects": list(e.objects)}

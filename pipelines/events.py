@@ -88,3 +88,48 @@ def learn_threshold(albums: list[np.ndarray], candidates: list[float], permutati
             results[t].append(border_score(borders(split_events(times, scenes, WINDOW, t)), truth, t))
     return [BorderScore(t, float(np.mean([s.precision for s in r])), float(np.mean([s.recall for s in r])),
                         float(np.mean([s.f1 for s in r]))) for t, r in results.items()]
+
+
+CANDIDATES = (0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m pipelines.events ALBUMS_FOLDER: learn the scene-distance threshold from labeled albums."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    from models.hub import ModelHub
+    from models.store import ModelStore
+    from pipelines.album import IMAGE_SUFFIXES, SCENE_CARD
+    from pipelines.classification import SceneRecognizer, load_model
+
+    parser = argparse.ArgumentParser(description="Learn the event threshold by random permutation of albums: "
+                                     "FOLDER has one sub-folder of photos per album.")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--permutations", type=int, default=20)
+    parser.add_argument("--candidates", type=float, nargs="*", default=list(CANDIDATES))
+    args = parser.parse_args(argv)
+    scene = SceneRecognizer(load_model(ModelHub(ModelStore.from_env()), SCENE_CARD, 2))
+    albums = []
+    for folder in sorted(p for p in args.folder.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            albums.append(np.stack([scene(Image.open(p).convert("RGB")).probabilities for p in photos]))
+    if len(albums) < 2:
+        print("need at least two albums (sub-folders with photos)", file=sys.stderr)
+        return 2
+    scores = learn_threshold(albums, args.candidates, args.permutations)
+    best = max(scores, key=lambda s: s.f1)
+    print("| threshold | border precision | recall | F1 |\n|---|---|---|---|")
+    for s in scores:
+        mark = " (best)" if s is best else (" (reference)" if s.threshold == THRESHOLD else "")
+        print(f"| {s.threshold:g} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f}{mark} |")
+    print(f"\nlearned threshold {best.threshold:g} from {len(albums)} albums, {args.permutations} permutations")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,17 @@ def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
     return image.convert("RGB"), [f"converted from {mode} to RGB"]
 
 
+@cache
+def _heif_support() -> bool:
+    """Phones' HEIC/HEIF photos, through pillow-heif's Pillow plugin (registered on first use, not at import)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo:
     """Decode a photo from bytes or a path. Raises PhotoError with a clear reason.
 
@@ -74,6 +87,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         data = bytes(source)
     if not data:
         raise PhotoError("the file is empty (0 bytes)")
+    _heif_support()
     if len(data) > MAX_FILE_BYTES:
         raise PhotoError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
     try:
@@ -81,7 +95,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise PhotoError("the file is not an image this app can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
+        raise PhotoError("the file is not an image this app can read (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF)") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise PhotoError(
@@ -96,8 +110,10 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         image.seek(0)
         notes.append(f"first of {frames} frames used")
     if max_side and image.format == "JPEG" and max(width, height) > 2 * max_side:
-        image.draft("RGB", (max_side, max_side))  # the decoder skips detail it would throw away
-        notes.append("decoded at reduced size (JPEG draft mode)")
+        # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
+        scale = max_side / max(width, height)
+        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
     try:
         image.load()
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)

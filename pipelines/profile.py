@@ -96,12 +96,64 @@ def build_profile(scores: np.ndarray, threshold: float = CATEGORY_THRESHOLD, min
     return Profile(tuple(entries), tuple(hidden))
 
 
+ENVIRONMENT = ("Outdoors", "Indoors")
+SPECIFIC = tuple(c for c in CATEGORIES if c not in ENVIRONMENT)
+
+
 def learn_w_f(scene_probs: np.ndarray, object_confidence: np.ndarray, labels: list[str],
               grid: np.ndarray = np.linspace(0, 1, 21)) -> list[tuple[float, float]]:
-    """The seed's search: accuracy of the top category against each photo's labeled category, per w_f."""
-    truth = np.array([CATEGORIES.index(label) for label in labels])
+    """The seed's search: for each w_f, the share of photos whose top specific category (Indoors and
+    Outdoors left out: every photo is one of them) is their labeled category."""
+    unknown = sorted(set(labels) - set(SPECIFIC))
+    if unknown:
+        raise ValueError(f"labels must be specific categories ({', '.join(SPECIFIC)}); got {', '.join(unknown)}")
+    columns = [CATEGORIES.index(c) for c in SPECIFIC]
+    truth = np.array([SPECIFIC.index(label) for label in labels])
     curve = []
     for w in grid:
-        scores = category_scores(scene_probs, object_confidence, float(w))
+        scores = category_scores(scene_probs, object_confidence, float(w))[:, columns]
         curve.append((float(w), float(np.mean(scores.argmax(1) == truth))))
     return curve
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m pipelines.profile LABELED_FOLDER: learn w_f on photos labeled with a category."""
+    import argparse
+    from pathlib import Path
+
+    from PIL import Image
+
+    from models.hub import ModelHub
+    from models.store import ModelStore
+    from pipelines.album import OBJECT_CARD, SCENE_CARD
+    from pipelines.classification import SceneRecognizer, load_model
+    from pipelines.object_detection import ObjectDetector
+
+    parser = argparse.ArgumentParser(description="Learn w_f (the scene weight) by the seed's grid search: "
+                                     "FOLDER holds labels.csv (filename, category) and images/.")
+    parser.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    hub = ModelHub(ModelStore.from_env())
+    scene = SceneRecognizer(load_model(hub, SCENE_CARD, 2))
+    objects = ObjectDetector(load_model(hub, OBJECT_CARD, 2))
+    with (args.folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    scene_probs, object_conf = [], []
+    for row in rows:
+        with Image.open(args.folder / "images" / row["filename"]) as image:
+            photo = image.convert("RGB")
+        scene_probs.append(scene(photo).probabilities)
+        object_conf.append(objects(photo).class_confidence)
+    curve = learn_w_f(np.stack(scene_probs), np.stack(object_conf), [r["category"] for r in rows])
+    best = max(curve, key=lambda point: point[1])
+    print("| w_f | accuracy |\n|---|---|")
+    for w, accuracy in curve:
+        print(f"| {w:.2f} | {100 * accuracy:.1f} %{' (best)' if (w, accuracy) == best else ''} |")
+    print(f"\nw_f* = {best[0]:.2f} on {len(rows)} labeled photos (default {W_F})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

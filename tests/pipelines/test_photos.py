@@ -148,3 +148,10 @@ def test_an_animated_gif_uses_its_first_frame():
     photo = read_photo(data)
     assert photo.image.getpixel((1, 1)) == (255, 0, 0)
     assert "first of 2 frames used" in photo.notes
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_size(coffee):
+    big = coffee.resize((4000, 3000))
+    photo = read_photo(encode(big, "JPEG", quality=85), max_side=1600)
+    assert max(photo.size) == 1600 and photo.size[1] == 1200
+    assert any("draft mode, 2000x1500" in note for note in photo.notes)

@@ -520,19 +520,22 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         lines = [f"**{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people.** "
                  f"Events: a photo joins the current event when it is within {float(window_minutes):g} minutes of one "
                  f"of its photos and their scene distance is under {float(threshold):g} (reference: 60 min, 0.003)."]
-        lines += [f"- {note}" for note in result.notes]
-        if result.skipped:
-            lines.append(f"{len(result.skipped)} file(s) skipped:")
-            lines += [f"- {s.name}: {s.reason}" for s in result.skipped[:50]]
-        if result.private:
-            lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
-                         "(the reference system keeps those on the phone).")
         decode = sum(p.decode_ms for p in result.photos)
         infer = sum(p.inference_ms for p in result.photos)
         lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
+        if result.private:
+            lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
+                         "(the reference system keeps those on the phone).")
+        if result.notes:
+            lines.append("\n".join(f"- {note}" for note in result.notes))
+        if result.skipped:
+            lines.append(f"{len(result.skipped)} file(s) skipped:\n" +
+                         "\n".join(f"- {s.name}: {s.reason}" for s in result.skipped[:50]))
         event_rows = [[i + 1, e.start.isoformat(sep=" ") if e.start else "no time", e.end.isoformat(sep=" ") if e.end else "",
                        len(e.photos), ", ".join(e.scenes), ", ".join(e.objects)] for i, e in enumerate(result.events)]
-        event_gallery = [(result.photos[e.photos[0]].thumbnail, f"event {i + 1}: {len(e.photos)} photo(s)")
+        private = set(result.private)
+        event_gallery = [(result.photos[e.photos[0]].thumbnail, f"event {i + 1}: {len(e.photos)} photo(s)"
+                          + (f", {sum(p in private for p in e.photos)} private" if private & set(e.photos) else ""))
                          for i, e in enumerate(result.events)]
         people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
         events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
@@ -546,7 +549,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                  "categories": {e.category: e.photos for e in result.profile.entries},
                  "private": set(result.private)}
         choices = [e.category for e in result.profile.entries]
-        return ("\n".join(lines), event_rows, event_gallery, people,
+        return ("\n\n".join(lines), event_rows, event_gallery, people,
                 profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
                 profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
                 [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))

@@ -8,8 +8,13 @@ import os
 for _var, _value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_DISABLE_TELEMETRY", "1"), ("ORT_DISABLE_TELEMETRY", "1")):
     os.environ.setdefault(_var, _value)
 
+import functools  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -77,6 +82,71 @@ INT8_DYNAMIC_NOTE = (
     "costs more than it saves in a convolutional network; the recipe suits matrix-multiply-heavy models. "
     "int8 static, calibrated ahead of time, is the fast int8 path here."
 )
+
+
+REQUEST_LOG = logging.getLogger("mvl.requests")
+TEMP_PREFIXES = ("mvl-upload-", "mvl-export-", "mvl-album-", "mvl-examples-")
+STALE_AFTER_S = 2 * 3600  # sessions keep their folders at most an hour
+QUEUE_SIZE = 32
+CONCURRENCY = 2  # requests run at once per event (the machine has 2 cores); the album tab runs one at a time
+
+
+def logged(task: str, names: set[str]):
+    """One JSON line per request: the task, the models named in it, how long it took and how it ended.
+    Only model names are taken from the arguments: never photo content, file names or face data."""
+
+    def wrap(handler):
+        @functools.wraps(handler)
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            outcome = "ok"
+            try:
+                return handler(*args, **kwargs)
+            except gr.Error:
+                outcome = "refused"
+                raise
+            except Exception as exc:
+                outcome = f"failed: {type(exc).__name__}"
+                raise
+            finally:
+                REQUEST_LOG.info(json.dumps({
+                    "task": task, "models": [a for a in args if isinstance(a, str) and a in names],
+                    "ms": round(1000 * (time.perf_counter() - start), 1), "outcome": outcome,
+                }))
+        return run
+
+    return wrap
+
+
+def remove_stale_temp(now: float | None = None) -> int:
+    """Session folders left by a previous run (a crash, a restart): removed at startup."""
+    now = now or time.time()
+    removed = 0
+    for path in Path(tempfile.gettempdir()).iterdir():
+        if path.name.startswith(TEMP_PREFIXES) and path.is_dir() and now - path.stat().st_mtime > STALE_AFTER_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def health(store: ModelStore) -> dict:
+    """What a Space or a load balancer polls: cheap (no hashing, no model load)."""
+    missing = [card.file for card in store.catalog if not card.is_derived and not any(
+        (folder / card.file).is_file() for folder in (*store.model_dirs, store.cache_dir))]
+    return {"status": "ok", "cards": len(store.catalog.cards), "missing_model_files": missing}
+
+
+def report_model_files(store: ModelStore, out=sys.stdout) -> None:
+    """At startup: where each model file comes from (local folder, cache, download) and how long it took."""
+    print("Model files (derived fp16/int8 variants are made on first use):", file=out)
+    for card in store.catalog:
+        if card.is_derived:
+            continue
+        try:
+            resolved = store.resolve(card)
+            print(f"  {card.name:42s} {resolved.origin:13s} {resolved.seconds:6.2f} s  {resolved.path}", file=out)
+        except StoreError as exc:
+            print(f"  {card.name:42s} UNAVAILABLE: {exc}", file=out)
 
 
 def sentence(exc: Exception) -> str:
@@ -285,6 +355,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     """The whole UI. Models load on first use, not here."""
     hub = ModelHub(store or ModelStore.from_env())
     catalog = hub.store.catalog
+    remove_stale_temp()
+    names = {c.name for c in catalog} | set(catalog.displays("face_detection"))
     evaluations = read_evaluations()  # computed by python -m pipelines.evaluate, not per page view
     imagenet_default = _default(catalog, "classification", "EfficientNet-Lite0")
     scene_default = _default(catalog, "scene")
@@ -292,6 +364,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     samples = {p.name: p for p in sample_photo_paths()}
     examples = [[str(shutil.copy(samples[name], examples_dir / name))] for name in EXAMPLE_PHOTOS if name in samples]
 
+    @logged("photo", names)
     def classify(path, imagenet_card, scene_card, threads, runs, object_card=None, score=0.3, iou=0.45, gallery=None):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
@@ -339,6 +412,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             (_display_image(analysis), boxes) if analysis.objects else None,
         )
 
+    @logged("compare_precisions", names)
     def compare(path, imagenet_card, scene_card, threads, runs):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
@@ -364,6 +438,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces):
         return DetectorOptions(int(min_face), (float(p_net), float(r_net), float(o_net)), int(shorter_side), int(max_faces))
 
+    @logged("find_faces", names)
     def find_faces(path, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
@@ -408,6 +483,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         return ((shown, annotations), crops, "\n\n".join(lines), latency, phone,
                 phone_markdown(tuple(cards)), state)
 
+    @logged("enroll_face", names)
     def enroll_face(number, name, last, gallery):
         gallery = gallery or Gallery()
         if not last or not len(last["crops"]):
@@ -421,6 +497,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         return gallery, gallery_rows(gallery)
 
+    @logged("enroll_photos", names)
     def enroll_photos(paths, name, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
                       threads, gallery):
         gallery = gallery or Gallery()
@@ -442,6 +519,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 raise gr.Error(sentence(exc)) from None
         return gallery, gallery_rows(gallery)
 
+    @logged("forget_person", names)
     def forget(name, gallery):
         try:
             gallery = (gallery or Gallery()).forget((name or "").strip())
@@ -449,6 +527,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         return gallery, gallery_rows(gallery)
 
+    @logged("save_gallery", names)
     def save_gallery(gallery):
         try:
             key = saved.save(gallery or Gallery())
@@ -456,6 +535,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         return key
 
+    @logged("load_gallery", names)
     def load_gallery(key):
         try:
             gallery = saved.load(key or "")
@@ -463,6 +543,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         return gallery, gallery_rows(gallery)
 
+    @logged("delete_saved_gallery", names)
     def delete_saved(key):
         try:
             saved.delete(key or "")
@@ -470,6 +551,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(sentence(exc)) from None
         return "The saved gallery was deleted from this server."
 
+    @logged("export_gallery", names)
     def export_gallery(gallery, workdir):
         gallery = gallery or Gallery()
         if not gallery.entries:
@@ -480,6 +562,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         path.write_text(export_json(gallery), encoding="utf-8")
         return str(path), str(folder)
 
+    @logged("group_faces", names)
     def group_faces(paths, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
         if not paths:
             raise gr.Error("Upload several photos to group their faces into people.")
@@ -503,6 +586,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                  ", ".join(sorted({files[p] for p, _ in person.faces}))] for person in people]
         return shown, rows
 
+    @logged("album", names)
     def run_album(paths, folder_paths, window_minutes, threshold, w_f, workdir, progress=gr.Progress()):
         from datetime import timedelta
 
@@ -554,6 +638,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
                 [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))
 
+    @logged("photos_behind_category", names)
     def photos_behind(category, state):
         if not state or not category:
             return []
@@ -562,6 +647,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
 
     axes = list(HOST_AXES) + phone_axes(catalog)
 
+    @logged("your_model", names)
     def run_upload(model_path, labels_path, photo_path, height, width, channels, scaling, resize, output_kind,
                    threads, previous_workdir):
         if not model_path:
@@ -616,7 +702,9 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         gr.Markdown(
             "# Mobile Vision Lab\nThe model files a phone runs (TFLite through LiteRT, ONNX through ONNX Runtime), "
             "run here on your photo. Host latency is measured on this machine "
-            f"({os.cpu_count()} CPU cores); phone latency is as published, with its source."
+            f"({os.cpu_count()} CPU cores); phone latency is as published, with its source. Busy times: "
+            f"{CONCURRENCY} requests run at once and {QUEUE_SIZE} wait; past that you are asked to try again. Uploads "
+            f"up to {MAX_FILE_BYTES // 2**20} MB a file. Nothing you upload is kept after your session or sent anywhere."
         )
         with gr.Tab("Photo"):
             with gr.Row():
@@ -906,9 +994,27 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         run.click(classify, classify_inputs, outputs, api_name="classify")
         compare_button.click(compare, inputs, [comparison], api_name="compare_precisions")
         photo_in.change(on_photo, classify_inputs, outputs, api_visibility="private")
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.mvl_store = hub.store  # for serve(): the health route reads it
     return demo
 
 
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, block: bool = True, **launch_kwargs):
+    """Launch with the upload limit and the health route; blocks unless told not to."""
+    from fastapi.responses import JSONResponse
+
+    server, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True,
+                                 max_file_size=MAX_FILE_BYTES, **launch_kwargs)
+    server.add_api_route("/healthz", lambda: JSONResponse(health(demo.mvl_store)), methods=["GET"])
+    if block:
+        demo.block_thread()
+    return url
+
+
 if __name__ == "__main__":
-    build_app().launch(server_name=os.environ.get("MVL_HOST", "127.0.0.1"), max_file_size=MAX_FILE_BYTES)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    main_store = ModelStore.from_env()
+    report_model_files(main_store)
+    serve(build_app(main_store), host=os.environ.get("MVL_HOST", "127.0.0.1"),
+          port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))

@@ -68,8 +68,7 @@ def app_url(store, data_dir):
 
     demo = app.build_app(store)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_BYTES)
+    app.serve(demo, port=port, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -82,9 +82,9 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
     """Members of a zip, checked against its stated limits before anything is decompressed."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except Exception:  # a damaged archive makes zipfile raise many types (BadZipFile, UnicodeDecodeError, ...)
         raise AlbumError(f"{name} is not a readable .zip file") from None
-    members = [m for m in archive.infolist() if not m.is_dir()]
+    members = [m for m in archive.infolist() if not m.filename.endswith("/")]
     if len(members) > MAX_ZIP_MEMBERS:
         raise AlbumError(f"{name} has {len(members)} files; the limit is {MAX_ZIP_MEMBERS}")
     total = sum(m.file_size for m in members)
@@ -93,8 +93,10 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
     items, skipped = [], []
     for member in members:
         label = f"{name}/{member.filename}"
-        suffix = PurePosixPath(member.filename).suffix.lower()
-        if _is_unsafe(member.filename):
+        suffix = PurePosixPath(member.filename).suffix.lower() if member.filename else ""
+        if not member.filename:
+            skipped.append(Skipped(label, "a file without a name: not read"))
+        elif _is_unsafe(member.filename):
             skipped.append(Skipped(label, "a path outside the archive (absolute or with '..'): not read"))
         elif suffix in ARCHIVE_SUFFIXES:
             skipped.append(Skipped(label, "an archive inside the archive: not opened"))
@@ -103,8 +105,12 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
         elif member.compress_size and member.file_size / member.compress_size > MAX_ZIP_RATIO:
             skipped.append(Skipped(label, f"compressed more than {MAX_ZIP_RATIO}:1 (a zip bomb?): not unpacked"))
         else:
-            with archive.open(member) as fh:
-                content = fh.read(member.file_size + 1)
+            try:
+                with archive.open(member) as fh:
+                    content = fh.read(member.file_size + 1)
+            except Exception as exc:  # damaged, encrypted or an unsupported compression: zipfile's errors vary
+                skipped.append(Skipped(label, f"damaged or unreadable in the archive ({type(exc).__name__}): not read"))
+                continue
             if len(content) > member.file_size:
                 skipped.append(Skipped(label, "larger than its header says: not read"))
                 continue

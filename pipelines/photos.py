@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
@@ -94,7 +94,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except Exception:  # a malformed file makes Pillow's parsers raise almost anything (KeyError, TypeError...)
         raise PhotoError("the file is not an image this app can read (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF)") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
@@ -105,10 +105,13 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
     if min(width, height) < MIN_SIDE:
         raise PhotoError(f"the image is {width}x{height} pixels; both sides must be at least {MIN_SIDE} pixels")
     notes = []
-    frames = getattr(image, "n_frames", 1)
-    if frames > 1:
-        image.seek(0)
-        notes.append(f"first of {frames} frames used")
+    try:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            image.seek(0)
+            notes.append(f"first of {frames} frames used")
+    except Exception as exc:  # a damaged frame table
+        raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
     if max_side and image.format == "JPEG" and max(width, height) > 2 * max_side:
         # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
         scale = max_side / max(width, height)
@@ -120,11 +123,14 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         upright = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PhotoError(f"the image data is corrupt or truncated ({exc})") from None
+    except Exception as exc:  # as above: the decoder's own error types vary with the damage
+        raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
     if orientation in range(2, 9):
         notes.append(f"turned upright (EXIF orientation {orientation})")
-    rgb, conversion = _to_rgb(upright)
+    try:
+        rgb, conversion = _to_rgb(upright)
+    except Exception as exc:  # a mode Pillow opened but cannot convert
+        raise PhotoError(f"the image data cannot be converted to RGB ({type(exc).__name__})") from None
     if max_side and max(rgb.size) > max_side:
         rgb = rgb.copy()
         rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)

@@ -91,9 +91,22 @@ QUEUE_SIZE = 32
 CONCURRENCY = 2  # requests run at once per event (the machine has 2 cores); the album tab runs one at a time
 
 
-def logged(task: str, names: set[str]):
-    """One JSON line per request: the task, the models named in it, how long it took and how it ended.
-    Only model names are taken from the arguments: never photo content, file names or face data."""
+# What a request can be refused for: the person sees the message, the app keeps serving.
+USER_ERRORS = (PhotoError, FaceError, AlbumError, CustomModelError, StoreError, BackendError, KeyError, ValueError)
+
+
+def user_error(exc: Exception) -> gr.Error:
+    if isinstance(exc, PhotoError):
+        return gr.Error(f"This photo cannot be used: {sentence(exc)}")
+    if isinstance(exc, (StoreError, BackendError)):
+        return gr.Error(f"The model could not be loaded: {sentence(exc)}")
+    return gr.Error(sentence(exc))
+
+
+def request(task: str, names: set[str]):
+    """Every event handler: domain errors become a message for the person (gr.Error), and one JSON line is
+    logged per request: the task, the models named in it, how long it took and how it ended. Only model names
+    are taken from the arguments: never photo content, file names or face data."""
 
     def wrap(handler):
         @functools.wraps(handler)
@@ -105,6 +118,9 @@ def logged(task: str, names: set[str]):
             except gr.Error:
                 outcome = "refused"
                 raise
+            except USER_ERRORS as exc:
+                outcome = "refused"
+                raise user_error(exc) from None
             except Exception as exc:
                 outcome = f"failed: {type(exc).__name__}"
                 raise
@@ -364,25 +380,18 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     samples = {p.name: p for p in sample_photo_paths()}
     examples = [[str(shutil.copy(samples[name], examples_dir / name))] for name in EXAMPLE_PHOTOS if name in samples]
 
-    @logged("photo", names)
+    @request("photo", names)
     def classify(path, imagenet_card, scene_card, threads, runs, object_card=None, score=0.3, iou=0.45, gallery=None):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
         gallery = gallery or Gallery()
-        try:
-            photo = read_photo(path)
-            analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs),
-                                     object_card or None, float(score), float(iou))
-            # faces with the Faces tab's defaults, embedded in the gallery's own network when there is one
-            embedder = gallery.card or PHOTO_TAB_EMBEDDER
-            faces = analyse_faces(hub, photo, PHOTO_TAB_DETECTOR, embedder, DetectorOptions(), int(threads))
-            matches = match_faces(gallery, faces.embeddings, faces.threshold)
-        except (PhotoError, FaceError) as exc:
-            raise gr.Error(f"This photo cannot be used: {sentence(exc)}") from None
-        except (StoreError, BackendError) as exc:
-            raise gr.Error(f"The model could not be loaded: {exc}") from None
-        except (KeyError, ValueError) as exc:
-            raise gr.Error(sentence(exc)) from None
+        photo = read_photo(path)
+        analysis = analyse_photo(hub, photo, imagenet_card, scene_card, int(threads), int(runs),
+                                 object_card or None, float(score), float(iou))
+        # faces with the Faces tab's defaults, embedded in the gallery's own network when there is one
+        embedder = gallery.card or PHOTO_TAB_EMBEDDER
+        faces = analyse_faces(hub, photo, PHOTO_TAB_DETECTOR, embedder, DetectorOptions(), int(threads))
+        matches = match_faces(gallery, faces.embeddings, faces.threshold)
         scene = analysis.scene.result
         notes = "; ".join(photo.notes) or "used as uploaded"
         tasks = [("ImageNet", analysis.imagenet), ("scene", analysis.scene)]
@@ -412,25 +421,18 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             (_display_image(analysis), boxes) if analysis.objects else None,
         )
 
-    @logged("compare_precisions", names)
+    @request("compare_precisions", names)
     def compare(path, imagenet_card, scene_card, threads, runs):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
-        try:
-            photo = read_photo(path)
-            rows = []
-            for task, name in (("classification", imagenet_card), ("scene", scene_card)):
-                card = catalog[name]
-                if card.task != task:
-                    raise ValueError(f"{name} is not a {task} model")
-                rows += comparison_rows("ImageNet" if task == "classification" else "scene",
-                                        compare_precisions(hub, photo, task, card.display, int(threads), int(runs)))
-        except PhotoError as exc:
-            raise gr.Error(f"This photo cannot be used: {sentence(exc)}") from None
-        except (StoreError, BackendError) as exc:
-            raise gr.Error(f"The model could not be loaded: {exc}") from None
-        except (KeyError, ValueError) as exc:
-            raise gr.Error(sentence(exc)) from None
+        photo = read_photo(path)
+        rows = []
+        for task, name in (("classification", imagenet_card), ("scene", scene_card)):
+            card = catalog[name]
+            if card.task != task:
+                raise ValueError(f"{name} is not a {task} model")
+            rows += comparison_rows("ImageNet" if task == "classification" else "scene",
+                                    compare_precisions(hub, photo, task, card.display, int(threads), int(runs)))
         return rows
 
     saved = SavedGalleries(default_data_dir() / "galleries.sqlite")
@@ -438,23 +440,16 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces):
         return DetectorOptions(int(min_face), (float(p_net), float(r_net), float(o_net)), int(shorter_side), int(max_faces))
 
-    @logged("find_faces", names)
+    @request("find_faces", names)
     def find_faces(path, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
         if not path:
             raise gr.Error("Upload a photo first (or click an example).")
         gallery = gallery or Gallery()
-        try:
-            photo = read_photo(path)
-            options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
-            analysis = analyse_faces(hub, photo, detector, embedder, options, int(threads))
-            comparable = not gallery.entries or gallery.space == analysis.embeddings.space
-            matches = match_faces(gallery if comparable else Gallery(), analysis.embeddings, analysis.threshold)
-        except (PhotoError, FaceError) as exc:
-            raise gr.Error(sentence(exc)) from None
-        except (StoreError, BackendError) as exc:
-            raise gr.Error(f"The model could not be loaded: {exc}") from None
-        except (KeyError, ValueError) as exc:
-            raise gr.Error(sentence(exc)) from None
+        photo = read_photo(path)
+        options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+        analysis = analyse_faces(hub, photo, detector, embedder, options, int(threads))
+        comparable = not gallery.entries or gallery.space == analysis.embeddings.space
+        matches = match_faces(gallery if comparable else Gallery(), analysis.embeddings, analysis.threshold)
         faces = analysis.detections.faces
         shown = draw_landmarks(photo.image, faces)
         annotations = [(tuple(int(round(v)) for v in f.box), f"face {i + 1}: {m.describe()}")
@@ -483,7 +478,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         return ((shown, annotations), crops, "\n\n".join(lines), latency, phone,
                 phone_markdown(tuple(cards)), state)
 
-    @logged("enroll_face", names)
+    @request("enroll_face", names)
     def enroll_face(number, name, last, gallery):
         gallery = gallery or Gallery()
         if not last or not len(last["crops"]):
@@ -491,13 +486,10 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         index = int(number or 0) - 1
         if not 0 <= index < len(last["crops"]):
             raise gr.Error(f"There are faces 1 to {len(last['crops'])} in the last photo.")
-        try:
-            gallery = gallery.enroll(name or "", last["embeddings"], index, last["crops"][index])
-        except FaceError as exc:
-            raise gr.Error(sentence(exc)) from None
+        gallery = gallery.enroll(name or "", last["embeddings"], index, last["crops"][index])
         return gallery, gallery_rows(gallery)
 
-    @logged("enroll_photos", names)
+    @request("enroll_photos", names)
     def enroll_photos(paths, name, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
                       threads, gallery):
         gallery = gallery or Gallery()
@@ -506,52 +498,37 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
         for path in paths:
             label = Path(path).name
-            try:
-                analysis = analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads))
-                count = len(analysis.detections.faces)
-                if count != 1:
-                    raise FaceError(
-                        f"{label} has {'no face' if count == 0 else f'{count} faces'}: a reference photo must show "
-                        "exactly one. For a group photo, use Find faces and enroll the right face by its number"
-                    )
-                gallery = gallery.enroll(name or "", analysis.embeddings, 0, analysis.crops[0])
-            except (PhotoError, FaceError) as exc:
-                raise gr.Error(sentence(exc)) from None
+            analysis = analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads))
+            count = len(analysis.detections.faces)
+            if count != 1:
+                raise FaceError(
+                    f"{label} has {'no face' if count == 0 else f'{count} faces'}: a reference photo must show "
+                    "exactly one. For a group photo, use Find faces and enroll the right face by its number"
+                )
+            gallery = gallery.enroll(name or "", analysis.embeddings, 0, analysis.crops[0])
         return gallery, gallery_rows(gallery)
 
-    @logged("forget_person", names)
+    @request("forget_person", names)
     def forget(name, gallery):
-        try:
-            gallery = (gallery or Gallery()).forget((name or "").strip())
-        except FaceError as exc:
-            raise gr.Error(sentence(exc)) from None
+        gallery = (gallery or Gallery()).forget((name or "").strip())
         return gallery, gallery_rows(gallery)
 
-    @logged("save_gallery", names)
+    @request("save_gallery", names)
     def save_gallery(gallery):
-        try:
-            key = saved.save(gallery or Gallery())
-        except FaceError as exc:
-            raise gr.Error(sentence(exc)) from None
+        key = saved.save(gallery or Gallery())
         return key
 
-    @logged("load_gallery", names)
+    @request("load_gallery", names)
     def load_gallery(key):
-        try:
-            gallery = saved.load(key or "")
-        except FaceError as exc:
-            raise gr.Error(sentence(exc)) from None
+        gallery = saved.load(key or "")
         return gallery, gallery_rows(gallery)
 
-    @logged("delete_saved_gallery", names)
+    @request("delete_saved_gallery", names)
     def delete_saved(key):
-        try:
-            saved.delete(key or "")
-        except FaceError as exc:
-            raise gr.Error(sentence(exc)) from None
+        saved.delete(key or "")
         return "The saved gallery was deleted from this server."
 
-    @logged("export_gallery", names)
+    @request("export_gallery", names)
     def export_gallery(gallery, workdir):
         gallery = gallery or Gallery()
         if not gallery.entries:
@@ -562,7 +539,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         path.write_text(export_json(gallery), encoding="utf-8")
         return str(path), str(folder)
 
-    @logged("group_faces", names)
+    @request("group_faces", names)
     def group_faces(paths, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads, gallery):
         if not paths:
             raise gr.Error("Upload several photos to group their faces into people.")
@@ -570,36 +547,30 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             raise gr.Error(f"At most {MAX_GROUP_PHOTOS} photos at a time here (the Album tab takes more).")
         options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
         analyses, files = [], []
-        try:
-            for path in paths:
-                analyses.append(analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads)))
-                files.append(Path(path).name)
-            threshold = match_threshold(embedder)
-            people = group_people(analyses, threshold)
-            gallery = gallery or Gallery()
-            names = match_faces(gallery, person_embeddings(analyses, people), threshold)
-        except (PhotoError, FaceError) as exc:
-            raise gr.Error(sentence(exc)) from None
+        for path in paths:
+            analyses.append(analyse_faces(hub, read_photo(path), detector, embedder, options, int(threads)))
+            files.append(Path(path).name)
+        threshold = match_threshold(embedder)
+        people = group_people(analyses, threshold)
+        gallery = gallery or Gallery()
+        names = match_faces(gallery, person_embeddings(analyses, people), threshold)
         shown = [(person.crop, f"person {person.number}: {len(person.faces)} face(s)"
                   + (f" · {m.describe()}" if gallery.entries else "")) for person, m in zip(people, names)]
         rows = [[person.number, len(person.faces), len({p for p, _ in person.faces}),
                  ", ".join(sorted({files[p] for p, _ in person.faces}))] for person in people]
         return shown, rows
 
-    @logged("album", names)
+    @request("album", names)
     def run_album(paths, folder_paths, window_minutes, threshold, w_f, workdir, progress=gr.Progress()):
         from datetime import timedelta
 
         files = [(Path(p).name, Path(p).read_bytes(), None) for p in (paths or []) + (folder_paths or [])]
         if not files:
             raise gr.Error("Upload photos, a .zip of photos, or a folder.")
-        try:
-            album = gather(files)
-            result = analyse_album(hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
-                                   window=timedelta(minutes=float(window_minutes)), threshold=float(threshold),
-                                   w_f=float(w_f))
-        except AlbumError as exc:
-            raise gr.Error(sentence(exc)) from None
+        album = gather(files)
+        result = analyse_album(hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
+                               window=timedelta(minutes=float(window_minutes)), threshold=float(threshold),
+                               w_f=float(w_f))
         names = [p.name for p in result.photos]
         lines = [f"**{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people.** "
                  f"Events: a photo joins the current event when it is within {float(window_minutes):g} minutes of one "
@@ -638,7 +609,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
                 [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))
 
-    @logged("photos_behind_category", names)
+    @request("photos_behind_category", names)
     def photos_behind(category, state):
         if not state or not category:
             return []
@@ -647,7 +618,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
 
     axes = list(HOST_AXES) + phone_axes(catalog)
 
-    @logged("your_model", names)
+    @request("your_model", names)
     def run_upload(model_path, labels_path, photo_path, height, width, channels, scaling, resize, output_kind,
                    threads, previous_workdir):
         if not model_path:
@@ -663,9 +634,6 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                                        workdir, int(threads))
             run = run_custom(custom, photo, int(threads))
             derived = derive_variants(custom, photo, int(threads))
-        except (CustomModelError, PhotoError) as exc:
-            remove_workdir(workdir)
-            raise gr.Error(sentence(exc)) from None
         except Exception:
             remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
             raise

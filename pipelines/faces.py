@@ -23,7 +23,7 @@ from PIL import Image
 
 from models.hub import ModelHub
 from pipelines.classification import load_model
-from pipelines.face_detection import DetectorOptions, Face, FaceDetections, load_detector
+from pipelines.face_detection import DetectorOptions, FaceDetections, load_detector
 from pipelines.face_recognition import Embedder, Embeddings, EmbeddingSpaceError, align_face, cluster, cosine
 from pipelines.face_verification import read_thresholds
 from pipelines.photos import Photo

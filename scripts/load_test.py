@@ -122,7 +122,7 @@ def main() -> int:
     finally:
         if demo is not None:
             demo.close()
-    print(f"| clients | requests | errors | differing answers | p50 s | p95 s | requests/s |\n|---|---|---|---|---|---|---|")
+    print("| clients | requests | errors | differing answers | p50 s | p95 s | requests/s |\n|---|---|---|---|---|---|---|")
     print(f"| {args.clients} | {result['requests']} | {len(result['errors'])} | {len(result['mismatches'])} | "
           f"{result['p50']:.2f} | {result['p95']:.2f} | {result['throughput']:.2f} |")
     for problem in result["errors"][:10] + [str(m) for m in result["mismatches"][:10]]:

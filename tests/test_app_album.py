@@ -1,6 +1,5 @@
 """The Album tab through its API: a profile with its evidence, every bad input named, sessions apart."""
 
-import io
 import zipfile
 
 import pytest

@@ -10,13 +10,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
 from tests.conftest import EVAL, MODEL_DIRS, _free_port
-from tests.graphs import tiny_classifier
 
 COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
 PHOTO_ARGS = ("mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.fp32_onnx", 1, 1,

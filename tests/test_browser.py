@@ -21,13 +21,18 @@ def browser():
         browser.close()
 
 
-@pytest.mark.browser
-def test_upload_a_photo_and_read_the_labels(browser, app_url, coffee_jpg):
-    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+def classified_coffee(browser, app_url, coffee_jpg, height=1800):
+    """A page on which a person uploaded the coffee photo and its labels have appeared."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
     page.goto(app_url)
     page.locator("#photo-input input[type=file]").set_input_files(str(coffee_jpg))
-    labels = page.locator("#imagenet-labels")
-    labels.get_by_text("espresso").first.wait_for(timeout=60_000)
+    page.locator("#imagenet-labels").get_by_text("espresso").first.wait_for(timeout=60_000)
+    return page
+
+
+@pytest.mark.browser
+def test_upload_a_photo_and_read_the_labels(browser, app_url, coffee_jpg):
+    page = classified_coffee(browser, app_url, coffee_jpg)
     page.locator("#scene-labels").get_by_text("coffee shop").first.wait_for(timeout=10_000)
     assert "indoor" in page.inner_text("body")
     page.close()
@@ -66,10 +71,7 @@ def test_the_models_tab_shows_the_table_and_the_plot(browser, app_url):
 
 @pytest.mark.browser
 def test_compare_precisions_lists_every_variant(browser, app_url, coffee_jpg):
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(app_url)
-    page.locator("#photo-input input[type=file]").set_input_files(str(coffee_jpg))
-    page.locator("#imagenet-labels").get_by_text("espresso").first.wait_for(timeout=60_000)
+    page = classified_coffee(browser, app_url, coffee_jpg, height=2400)
     page.locator("#compare").click()
     table = page.locator("#comparison")
     table.get_by_text("efficientnet_lite0.int8_dynamic_onnx").first.wait_for(timeout=120_000)

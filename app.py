@@ -678,7 +678,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     photo_in = gr.File(
-                        label=f"Photo (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {MAX_FILE_BYTES // 2**20} MB "
+                        label=f"Photo (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF; up to {MAX_FILE_BYTES // 2**20} MB "
                         f"and {MAX_PIXELS // 1_000_000} megapixels)",
                         file_count="single", type="filepath", elem_id="photo-input",
                     )

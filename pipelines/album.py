@@ -46,7 +46,6 @@ OBJECT_CARD = "nanodet_m.fp32_onnx"
 DETECTOR = "MTCNN (ONNX Runtime)"
 EMBEDDER = "mobilefacenet.fp32_onnx"
 FREQUENT_PERSON = 2  # a person seen in at least this many photos is one who matters to the gallery's owner
-EXIF_DATETIME_ORIGINAL, EXIF_OFFSET_ORIGINAL, EXIF_IFD = 36867, 36881, 0x8769
 
 
 class AlbumError(ValueError):
@@ -148,28 +147,6 @@ def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int | No
     return AlbumInput(tuple(unique), tuple(skipped), tuple(notes))
 
 
-def capture_time(image: Image.Image) -> datetime | None:
-    """EXIF DateTimeOriginal with its offset when the photo has one; naive local time otherwise."""
-    exif = image.getexif()
-    sub = exif.get_ifd(EXIF_IFD) if exif else {}
-    raw = sub.get(EXIF_DATETIME_ORIGINAL) or exif.get(306)  # 306: DateTime, what some cameras write instead
-    if not raw:
-        return None
-    try:
-        when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    offset = sub.get(EXIF_OFFSET_ORIGINAL)
-    if offset:
-        try:
-            sign = -1 if str(offset).startswith("-") else 1
-            hours, minutes = str(offset).lstrip("+-").split(":")
-            when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
-        except ValueError:
-            pass
-    return when
-
-
 def _comparable(when: datetime | None) -> datetime | None:
     """Aware times in UTC; naive ones taken as they are (local), without an offset."""
     return when.astimezone(timezone.utc).replace(tzinfo=None) if when and when.tzinfo else when
@@ -237,8 +214,6 @@ class AlbumModels:
         start = time.perf_counter()
         try:
             photo = read_photo(item.data, max_side=MAX_SIDE)
-            with Image.open(io.BytesIO(item.data)) as raw:
-                exif_time = capture_time(raw)
         except PhotoError as exc:
             return Skipped(item.name, str(exc))
         decoded = time.perf_counter()
@@ -248,7 +223,7 @@ class AlbumModels:
         crops = np.stack([align_face(photo.image, f) for f in faces]) if faces else np.zeros((0, 112, 112, 3), np.uint8)
         vectors = self.embedder(crops).vectors
         done = time.perf_counter()
-        when, source = (exif_time, "EXIF") if exif_time else ((item.file_time, "file time") if item.file_time else (None, "none"))
+        when, source = (photo.taken, "EXIF") if photo.taken else ((item.file_time, "file time") if item.file_time else (None, "none"))
         thumbnail = photo.image.copy()
         thumbnail.thumbnail((256, 256))
         return PhotoResult(

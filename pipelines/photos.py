@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 
@@ -15,6 +16,28 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
 MIN_SIDE = 16
 EXIF_ORIENTATION = 0x0112
+EXIF_DATETIME_ORIGINAL, EXIF_OFFSET_ORIGINAL, EXIF_IFD = 36867, 36881, 0x8769
+
+
+def capture_time(exif: Image.Exif) -> datetime | None:
+    """EXIF DateTimeOriginal with its offset when the photo has one; naive local time otherwise."""
+    sub = exif.get_ifd(EXIF_IFD) if exif else {}
+    raw = sub.get(EXIF_DATETIME_ORIGINAL) or exif.get(306)  # 306: DateTime, what some cameras write instead
+    if not raw:
+        return None
+    try:
+        when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = sub.get(EXIF_OFFSET_ORIGINAL)
+    if offset:
+        try:
+            sign = -1 if str(offset).startswith("-") else 1
+            hours, minutes = str(offset).lstrip("+-").split(":")
+            when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
+        except ValueError:
+            pass
+    return when
 
 
 class PhotoError(ValueError):
@@ -29,6 +52,7 @@ class Photo:
     format: str
     source_mode: str
     notes: tuple[str, ...]
+    taken: datetime | None = None  # EXIF capture time, with its offset where the photo gives one
 
     @property
     def size(self) -> tuple[int, int]:
@@ -119,7 +143,9 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
     try:
         image.load()
-        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        exif = image.getexif()
+        orientation = exif.get(EXIF_ORIENTATION, 1)
+        taken = capture_time(exif)
         upright = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
@@ -134,4 +160,5 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
     if max_side and max(rgb.size) > max_side:
         rgb = rgb.copy()
         rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-    return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion))
+    return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion),
+                 taken=taken)

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 
 import pipelines.album as album_module
-from pipelines.album import AlbumError, analyse_album, capture_time, gather, profile_json, read_zip
+from pipelines.album import AlbumError, analyse_album, gather, profile_json, read_zip
 from pipelines.classification import SceneRecognizer, load_model
 from pipelines.events import THRESHOLD, border_score, borders, learn_threshold, scene_distance, split_events
 from pipelines.events import main as events_cli
+from pipelines.photos import read_photo
 from pipelines.profile import CATEGORIES, build_profile, category_map, category_scores, learn_w_f
 from tests.conftest import EVAL
 
@@ -163,17 +164,15 @@ def test_capture_time_reads_exif_with_its_offset():
     exif.get_ifd(0x8769)[36867] = "2023:07:14 18:30:05"
     exif.get_ifd(0x8769)[36881] = "+02:00"
     data = _jpeg(Image.new("RGB", (32, 32)), exif)
-    when = capture_time(Image.open(io.BytesIO(data)))
+    when = read_photo(data).taken
     assert when == datetime(2023, 7, 14, 18, 30, 5, tzinfo=timezone(timedelta(hours=2)))
-    assert capture_time(Image.open(io.BytesIO(_jpeg(Image.new("RGB", (32, 32)))))) is None
+    assert read_photo(_jpeg(Image.new("RGB", (32, 32)))).taken is None
 
 
 def test_heic_photos_are_read(sample_photos):
     pillow_heif = pytest.importorskip("pillow_heif")
     buffer = io.BytesIO()
     pillow_heif.from_pillow(sample_photos["coffee"]).save(buffer, quality=90)
-    from pipelines.photos import read_photo
-
     photo = read_photo(buffer.getvalue())
     assert photo.size == sample_photos["coffee"].size and photo.format in ("HEIF", "HEIC")
 

@@ -147,8 +147,8 @@ def remove_stale_temp(now: float | None = None) -> int:
 
 def health(store: ModelStore) -> dict:
     """What a Space or a load balancer polls: cheap (no hashing, no model load)."""
-    missing = [card.file for card in store.catalog if not card.is_derived and not any(
-        (folder / card.file).is_file() for folder in (*store.model_dirs, store.cache_dir))]
+    missing = [card.file for card in store.catalog
+               if not card.is_derived and not any(path.is_file() for path in store.local_paths(card))]
     return {"status": "ok", "cards": len(store.catalog.cards), "missing_model_files": missing}
 
 

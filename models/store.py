@@ -127,13 +127,16 @@ class ModelStore:
 
     # -- originals -----------------------------------------------------------------------------
 
+    def local_paths(self, card: ModelCard) -> tuple[Path, ...]:
+        """Where a card's file is looked for, in order: each MVL_MODEL_DIRS folder, then the cache."""
+        return tuple(folder / card.file for folder in self.model_dirs) + (self.cache_dir / card.file,)
+
     def _original(self, card: ModelCard) -> tuple[Path, str]:
-        for folder in self.model_dirs:
-            candidate = folder / card.file
+        *folders, cached = self.local_paths(card)
+        for candidate in folders:
             if candidate.is_file():
                 self._verify(card, candidate, _FIX_LOCAL)
                 return candidate, "local folder"
-        cached = self.cache_dir / card.file
         if cached.is_file():
             try:
                 self._verify(card, cached, "")
@@ -141,7 +144,7 @@ class ModelStore:
             except StoreError:
                 cached.unlink()  # ours to replace
         url = next((s.url for s in card.sources if s.url), None)
-        looked = [str(d / card.file) for d in self.model_dirs] + [str(cached)]
+        looked = [str(path) for path in self.local_paths(card)]
         if url is None:
             raise ModelFileMissingError(
                 f"model file {card.file} for {card.name} is not in {', '.join(looked)} and has no public "

@@ -15,6 +15,7 @@ import csv
 import os
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -127,8 +128,14 @@ FIELDS = ("card", "dataset", "pairs", "same_pairs", "threshold", "cv_accuracy", 
 
 
 def read_thresholds(path: Path = THRESHOLDS_CSV) -> dict[str, Verification]:
+    """The thresholds file, read once per version of it (every face request asks)."""
     if not path.is_file():
         return {}
+    return dict(_read_thresholds(path, path.stat().st_mtime_ns))
+
+
+@cache
+def _read_thresholds(path: Path, mtime_ns: int) -> dict[str, Verification]:
     with path.open(newline="") as fh:
         return {
             r["card"]: Verification(r["card"], r["dataset"], int(r["pairs"]), int(r["same_pairs"]), float(r["threshold"]),

@@ -19,10 +19,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.hub import ModelHub  # noqa: E402
-from models.store import ModelStore  # noqa: E402
-from pipelines.album import MAX_SIDE, analyse_album, gather  # noqa: E402
-from pipelines.photos import read_photo  # noqa: E402
+from pipelines.album.analysis import MAX_SIDE, analyse_album  # noqa: E402
+from pipelines.album.ingest import gather  # noqa: E402
+from pipelines.common.hub import open_hub  # noqa: E402
+from pipelines.common.photos import read_photo  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100)
     args = parser.parse_args()
     files = twelve_megapixels(args.eval_dir, args.photos)
-    hub = ModelHub(ModelStore.from_env())
+    hub = open_hub()
     analyse_album(hub, gather(files[:4]), workers=1)  # load the models and warm up
     print(f"{args.photos} JPEGs of 4000x3000 ({np.mean([len(f[1]) for f in files]) / 1e6:.1f} MB each), "
           f"{os.cpu_count()} cores, decoded to at most {MAX_SIDE} px\n")

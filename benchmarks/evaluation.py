@@ -13,9 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.hub import ModelHub  # noqa: E402
-from models.store import ModelStore  # noqa: E402
-from pipelines.evaluate import DEFAULT_EVAL, EVAL_SETS, evaluate_cards, read_evaluations  # noqa: E402
+from pipelines.common.hub import open_hub  # noqa: E402
+from pipelines.lab.evaluate import DEFAULT_EVAL, EVAL_SETS, evaluate_cards  # noqa: E402
+from pipelines.lab.records import read_evaluations  # noqa: E402
+from ui.format import model_table_rows  # noqa: E402 (pure: no gradio)
 
 
 def main() -> None:
@@ -24,9 +25,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed runs per latency figure")
     args = parser.parse_args()
 
-    import app  # the Models tab's row builder
-
-    hub = ModelHub(ModelStore.from_env())
+    hub = open_hub()
     catalog = hub.store.catalog
     start = time.perf_counter()
     results = evaluate_cards(hub, [c for c in catalog if c.task in EVAL_SETS], args.eval_dir, args.runs)
@@ -35,7 +34,7 @@ def main() -> None:
     views = 50
     start = time.perf_counter()
     for _ in range(views):
-        rows = app.model_table_rows(catalog, read_evaluations())
+        rows = model_table_rows(catalog, read_evaluations())
     per_view = (time.perf_counter() - start) / views
 
     photos = sum(r.photos for r in results)

@@ -23,11 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backends import BackendError  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
-from models.store import ModelStore  # noqa: E402
-from pipelines.classification import load_model  # noqa: E402
-from pipelines.face_detection import DetectorOptions, load_detector  # noqa: E402
-from pipelines.face_recognition import align_face  # noqa: E402
-from pipelines.preprocess import to_tensor  # noqa: E402
+from pipelines.common.hub import open_hub  # noqa: E402
+from pipelines.common.preprocess import to_tensor  # noqa: E402
+from pipelines.vision.face_detection import DetectorOptions, load_detector  # noqa: E402
+from pipelines.vision.face_embedding import align_face  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
@@ -60,7 +59,7 @@ def embedder_table(hub: ModelHub, crops: np.ndarray, repeats: int) -> None:
     print("| embedder | runtime | faces/s, one at a time | faces/s, batches of 8 |")
     print("|---|---|---|---|")
     for card in hub.store.catalog.for_task("face_embedding"):
-        backend = load_model(hub, card, threads=1).backend
+        backend = hub.load(card, threads=1).backend
         tensor = to_tensor(crops, card.input)
         backend.run(tensor[:1])
         start = time.perf_counter()
@@ -86,7 +85,7 @@ def main() -> None:
     parser.add_argument("--eval-dir", type=Path, default=Path(os.environ.get("MVL_EVAL_DIR", DEFAULT_EVAL)))
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    hub = ModelHub(ModelStore.from_env())
+    hub = open_hub()
     photos = [Image.open(p).convert("RGB") for p in sorted((args.eval_dir / "faces_groups" / "images").glob("*.jpg"))]
     print(f"Host: {os.cpu_count()} cores; detectors at 1 thread.")
     detector_table(hub, photos, args.repeats)

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.catalog import ModelCard, default_catalog  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
-from models.store import ModelStore  # noqa: E402
-from pipelines.calibration import sample_photo_paths  # noqa: E402
-from pipelines.classification import Classifier, load_model  # noqa: E402
+from pipelines.common.calibration import sample_photo_paths  # noqa: E402
+from pipelines.common.hub import open_hub  # noqa: E402
+from pipelines.vision.classification import Classifier  # noqa: E402
 
 WARMUP = 5
 
@@ -71,7 +71,7 @@ def _ms(fn) -> float:
 
 def measure(hub: ModelHub, card: ModelCard, threads: int, image: Image.Image, runs: int) -> dict[str, float]:
     """Pipeline inference stage and bare runtime call, interleaved."""
-    classifier = Classifier(load_model(hub, card, threads))
+    classifier = Classifier(hub.load(card, threads))
     tensor = classifier.preprocess(image)
     bare = BareRun(card, classifier.backend.path, threads, tensor)
     for _ in range(WARMUP):
@@ -96,7 +96,7 @@ def main() -> None:
 
     catalog = default_catalog()
     cards = [catalog[name] for name in args.cards] if args.cards else list(catalog)
-    hub = ModelHub(ModelStore.from_env())
+    hub = open_hub()
     with Image.open(next(p for p in sample_photo_paths() if p.stem == "coffee")) as photo:
         image = photo.convert("RGB")
 

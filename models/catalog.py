@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping
+
+from models.decoders import DecoderConfig, DecoderConfigError, parse_decoder
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LABELS_DIR = DATA_DIR / "labels"
@@ -145,7 +145,7 @@ class ModelCard:
     derived_from: str | None = None
     recipe: Recipe | None = None
     stage: str | None = None  # MTCNN: "pnet", "rnet" or "onet"
-    decoder: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    decoder: DecoderConfig | None = None  # detection cards with one network: how its outputs are decoded
 
     @property
     def is_derived(self) -> bool:
@@ -153,8 +153,22 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
+class Defaults:
+    """What each task offers first, in one place: card names (face detection: a detector's display name).
+    `album` overrides some of them for albums, where every photo goes through every model."""
+
+    photo: tuple[tuple[str, str], ...]  # (task, name)
+    album: tuple[tuple[str, str], ...] = ()
+
+    def of(self, task: str, purpose: str = "photo") -> str:
+        chosen = dict(self.photo) | (dict(self.album) if purpose == "album" else {})
+        return chosen[task]
+
+
+@dataclass(frozen=True)
 class Catalog:
     cards: tuple[ModelCard, ...]
+    defaults: Defaults | None = None
     _by_name: dict[str, ModelCard] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -181,6 +195,13 @@ class Catalog:
 
     def variants(self, task: str, display: str) -> tuple[ModelCard, ...]:
         return tuple(c for c in self.for_task(task) if c.display == display)
+
+    def default(self, task: str, purpose: str = "photo") -> str:
+        """The default card name of a task (face detection: the detector's display name)."""
+        if self.defaults is None:
+            cards = self.for_task(task)
+            return cards[0].display if task == "face_detection" else cards[0].name
+        return self.defaults.of(task, purpose)
 
 
 @cache
@@ -244,6 +265,17 @@ def _input(raw: dict, name: str) -> InputContract:
     if not 0.0 < contract.crop_fraction <= 1.0:
         raise CatalogError(f"card {name!r}: input.crop_fraction must be in (0, 1]")
     return contract
+
+
+def _decoder(entry: dict, task: str, name: str) -> DecoderConfig | None:
+    if "decoder" not in entry:
+        if task == "object_detection" or (task == "face_detection" and "stage" not in entry):
+            raise CatalogError(f"card {name!r}: a {task} card needs a decoder table (or an MTCNN stage)")
+        return None
+    try:
+        return parse_decoder(entry["decoder"], task)
+    except DecoderConfigError as exc:
+        raise CatalogError(f"card {name!r}: {exc}") from None
 
 
 def _phone_latency(selectors: list[dict], rows: list[dict[str, str]], name: str) -> tuple[PhoneLatency, ...]:
@@ -318,7 +350,7 @@ def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
         phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
         io_labels=entry.get("io_labels"),
         stage=entry.get("stage"),
-        decoder=MappingProxyType(dict(entry.get("decoder", {}))),
+        decoder=_decoder(entry, task, name),
     )
     if len(card.sha256) != 64:
         raise CatalogError(f"card {name!r}: sha256 must be 64 hex digits")
@@ -334,9 +366,29 @@ def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
     return card
 
 
+def _defaults(raw: dict, cards: dict[str, ModelCard]) -> Defaults | None:
+    if not raw:
+        return None
+    album = raw.get("album", {})
+    photo = {k: v for k, v in raw.items() if k != "album"}
+    for purpose, table in (("defaults", photo), ("defaults.album", album)):
+        for task, name in table.items():
+            if task not in TASKS:
+                raise CatalogError(f"{purpose}: {task!r} is not a task; expected one of {TASKS}")
+            known = {c.display for c in cards.values() if c.task == task} if task == "face_detection" else \
+                {c.name for c in cards.values() if c.task == task}
+            if name not in known:
+                raise CatalogError(f"{purpose}.{task} = {name!r} is not a {task} card of this catalog")
+    missing = sorted({c.task for c in cards.values()} - set(photo))
+    if missing:
+        raise CatalogError(f"defaults: no default for {', '.join(missing)}")
+    return Defaults(tuple(photo.items()), tuple(album.items()))
+
+
 def load_catalog(path: Path = DATA_DIR / "catalog.toml", latency_csv: Path = DATA_DIR / "phone_latency.csv") -> Catalog:
     with path.open("rb") as fh:
-        entries = tomllib.load(fh).get("card", [])
+        data = tomllib.load(fh)
+    entries = data.get("card", [])
     rows = _published_latencies(latency_csv)
     cards: dict[str, ModelCard] = {}
     for entry in entries:
@@ -350,7 +402,7 @@ def load_catalog(path: Path = DATA_DIR / "catalog.toml", latency_csv: Path = DAT
             cards[name] = _derived_card(entry, cards[parent_name], rows)
         else:
             cards[name] = _card(entry, rows)
-    return Catalog(tuple(cards.values()))
+    return Catalog(tuple(cards.values()), _defaults(data.get("defaults", {}), cards))
 
 
 @cache

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.backends import Backend, backend_class
 from models.catalog import ModelCard
 from models.store import CalibrationInputs, ModelStore, ResolvedFile
+
+# card -> what its int8 static derivation calibrates on (tensors made by the card's preprocessing)
+CalibrationProvider = Callable[[ModelCard], CalibrationInputs]
 
 
 @dataclass(frozen=True)
@@ -18,15 +22,20 @@ class LoadedModel:
 
 
 class ModelHub:
-    """Backends are safe for concurrent calls, so one per (card, threads) serves everyone."""
+    """Backends are safe for concurrent calls, so one per (card, threads) serves everyone.
 
-    def __init__(self, store: ModelStore):
+    `calibration` supplies the calibration inputs of cards whose derived file is calibrated on photos; the
+    pipelines provide it (they know how a card turns a photo into a tensor), so loading stays here.
+    """
+
+    def __init__(self, store: ModelStore, calibration: CalibrationProvider | None = None):
         self.store = store
+        self.calibration = calibration
         self._loaded: dict[tuple[str, int], LoadedModel] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
 
-    def load(self, card: ModelCard | str, threads: int, calibration: CalibrationInputs | None = None) -> LoadedModel:
+    def load(self, card: ModelCard | str, threads: int = 1) -> LoadedModel:
         card = self.store.catalog[card] if isinstance(card, str) else card
         key = (card.name, threads)
         with self._lock:
@@ -37,7 +46,9 @@ class ModelHub:
             with self._lock:
                 if key in self._loaded:
                     return self._loaded[key]
-            resolved = self.store.resolve(card, calibration)
+            calibrated = card.recipe is not None and card.recipe.calibration is not None
+            inputs = self.calibration(card) if calibrated and self.calibration else None
+            resolved = self.store.resolve(card, inputs)
             model = LoadedModel(card, resolved, backend_class(card.runtime)(resolved.path, threads))
             with self._lock:
                 self._loaded[key] = model

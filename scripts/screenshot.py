@@ -14,9 +14,10 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 import app  # noqa: E402
-from pipelines.calibration import sample_photo_paths  # noqa: E402
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from pipelines.common.calibration import sample_photo_paths  # noqa: E402
 
 
 def main() -> None:

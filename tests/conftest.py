@@ -10,7 +10,8 @@ from PIL import Image
 
 from models.hub import ModelHub
 from models.store import ModelStore
-from pipelines.calibration import sample_photo_paths
+from pipelines.common.calibration import sample_photo_paths
+from pipelines.common.hub import open_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MVL_SHARED_DIR", ROOT.parent / "shared")).resolve()
@@ -32,7 +33,7 @@ def store(derived_cache) -> ModelStore:
 
 @pytest.fixture(scope="session")
 def hub(store) -> ModelHub:
-    return ModelHub(store)
+    return open_hub(store)
 
 
 @pytest.fixture(scope="session")

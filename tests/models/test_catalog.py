@@ -3,7 +3,13 @@ import tomllib
 
 import pytest
 
-from models.catalog import CatalogError, UnknownCardError, class_names, default_catalog, load_catalog
+from models.catalog import (
+    CatalogError,
+    UnknownCardError,
+    class_names,
+    default_catalog,
+    load_catalog,
+)
 from tests.conftest import DATA_LATENCY, SHARED
 
 CATALOG = default_catalog()
@@ -111,3 +117,54 @@ def test_a_valid_small_catalog_loads(tmp_path):
     path.write_text(BASE.format(sha="a" * 64))
     (card,) = load_catalog(path, DATA_LATENCY).cards
     assert card.name == "m.fp32_onnx" and card.input.resize == "stretch"
+
+
+DETECTOR = BASE.replace('task = "classification"', 'task = "object_detection"').replace(
+    'labels = "coral_imagenet_labels.txt"', 'labels = "coco80_labels.txt"').replace(
+    'classes = 1000', 'classes = 80')
+
+
+@pytest.mark.parametrize(
+    "decoder, message",
+    [
+        ('{ kind = "nanodet", strides = [8, 16, 32], reg_maks = 7 }', r"'m.fp32_onnx'.*unknown field\(s\) reg_maks"),
+        ('{ kind = "nanodet", strides = [8, 16, 32] }', r"'m.fp32_onnx'.*decoder.reg_max is missing"),
+        ('{ kind = "nanodet", strides = "8", reg_max = 7 }', r"'m.fp32_onnx'.*decoder.strides must be a non-empty list"),
+        ('{ kind = "yolo", strides = [8] }', r"'m.fp32_onnx'.*decoder.kind = 'yolo'"),
+        ('{ kind = "blazeface", grids = [[16, 2]], scale = 128.0, score_threshold = 0.5, nms_iou = 0.3 }',
+         r"'m.fp32_onnx'.*decodes face_detection, not object_detection"),
+    ],
+)
+def test_a_decoder_typo_fails_at_load_naming_the_card_and_the_field(tmp_path, decoder, message):
+    path = tmp_path / "catalog.toml"
+    path.write_text(DETECTOR.format(sha="a" * 64) + f"decoder = {decoder}\n")
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path, DATA_LATENCY)
+
+
+def test_a_detector_without_a_decoder_is_refused(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(DETECTOR.format(sha="a" * 64))
+    with pytest.raises(CatalogError, match="needs a decoder table"):
+        load_catalog(path, DATA_LATENCY)
+
+
+def test_decoders_are_typed_and_defaults_are_cards_of_their_task():
+    from models.decoders import NanoDetDecoder
+
+    assert CATALOG["nanodet_m.fp32_onnx"].decoder == NanoDetDecoder(strides=(8, 16, 32), reg_max=7)
+    for task in ("classification", "scene", "object_detection", "face_embedding"):
+        assert CATALOG[CATALOG.default(task)].task == task
+    assert CATALOG.default("face_detection") in CATALOG.displays("face_detection")
+    assert CATALOG.default("object_detection", "album") == "nanodet_m.fp32_onnx"
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ('[defaults]\nclassification = "nope.onnx"\n', "defaults.classification = 'nope.onnx' is not a classification card"),
+    ('[defaults]\ncolouring = "m.fp32_onnx"\n', "'colouring' is not a task"),
+])
+def test_defaults_name_cards_of_the_catalog(tmp_path, defaults, message):
+    path = tmp_path / "catalog.toml"
+    path.write_text(defaults + BASE.format(sha="a" * 64))
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path, DATA_LATENCY)

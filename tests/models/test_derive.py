@@ -8,10 +8,10 @@ import pytest
 
 from models.catalog import default_catalog
 from models.store import DerivationError, ModelStore
-from pipelines.calibration import calibration_inputs
-from pipelines.classification import Classifier, load_model
+from pipelines.common.calibration import calibration_inputs
+from pipelines.vision.classification import Classifier
 from tests.conftest import MODEL_DIRS
-from tests.pipelines.test_accuracy import accuracy
+from tests.pipelines.lab.test_accuracy import accuracy
 
 CATALOG = default_catalog()
 DERIVED = [c for c in CATALOG if c.is_derived]
@@ -48,7 +48,7 @@ def test_int8_static_without_calibration_photos_is_refused(tmp_path):
 
 
 def _graph(hub, name):
-    return onnx.load(str(load_model(hub, name, threads=1).file.path))
+    return onnx.load(str(hub.load(name, threads=1).file.path))
 
 
 def test_fp16_keeps_fp32_inputs_and_outputs(hub):
@@ -78,10 +78,10 @@ def test_int8_static_is_qdq_with_uint8_activations_and_per_channel_int8_weights(
 @pytest.mark.parametrize("parent", ["efficientnet_lite0.fp32_onnx", "squeezenet1.1_places365.fp32_onnx"])
 def test_int8_static_top1_within_2_points_and_fp16_agrees_on_99_percent(hub, parent):
     task = CATALOG[parent].task
-    base = accuracy(Classifier(load_model(hub, parent, threads=2)), task)
+    base = accuracy(Classifier(hub.load(parent, threads=2)), task)
     stem = parent.rsplit(".", 1)[0]
-    int8 = accuracy(Classifier(load_model(hub, f"{stem}.int8_static_onnx", threads=2)), task)
-    fp16 = accuracy(Classifier(load_model(hub, f"{stem}.fp16_onnx", threads=2)), task)
+    int8 = accuracy(Classifier(hub.load(f"{stem}.int8_static_onnx", threads=2)), task)
+    fp16 = accuracy(Classifier(hub.load(f"{stem}.fp16_onnx", threads=2)), task)
     assert abs(int8.top1 - base.top1) <= 0.02
     agreement = np.mean(np.array(fp16.predictions) == np.array(base.predictions))
     assert agreement >= 0.99, f"fp16 agrees with fp32 on {agreement:.1%}"

@@ -146,9 +146,8 @@ def test_mobilenet_v1_layer_shares_look_like_the_papers_table_2(store):
 
 @pytest.mark.parametrize("card", [c for c in CATALOG if c.is_derived], ids=lambda c: c.name)
 def test_derived_files_keep_the_parents_arithmetic(hub, card):
-    from pipelines.classification import load_model
-
-    derived = graph_stats(load_model(hub, card, threads=1).file.path, "onnx")
+    
+    derived = graph_stats(hub.load(card, threads=1).file.path, "onnx")
     parent = graph_stats(hub.store.resolve(card.derived_from).path, "onnx")
     assert derived.macs == parent.macs
     assert derived.params == pytest.approx(parent.params, rel=0.01)

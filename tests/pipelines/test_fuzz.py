@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipelines.album import AlbumError, gather
-from pipelines.photos import Photo, PhotoError, read_photo
+from pipelines.album.ingest import AlbumError, gather
+from pipelines.common.photos import Photo, PhotoError, read_photo
 
 
 def _seed_images() -> list[bytes]:

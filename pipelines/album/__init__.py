@@ -1,0 +1,1 @@
+"""Albums: ingest, analysis, events, the interest profile, exports; `python -m pipelines.album` runs one."""

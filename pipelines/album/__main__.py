@@ -1,0 +1,57 @@
+"""The album from the command line, for galleries too big to upload:
+
+    python -m pipelines.album PHOTOS_FOLDER --out profile.json [--csv profile.csv] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipelines.album.analysis import analyse_album
+from pipelines.album.export import profile_csv, profile_json
+from pipelines.album.ingest import folder_files, gather
+from pipelines.common.hub import open_hub
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", type=Path, help="a folder of photos (sub-folders included) or a .zip")
+    parser.add_argument("--out", type=Path, required=True, help="the profile as JSON")
+    parser.add_argument("--csv", type=Path, help="the profile table as CSV")
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--max-photos", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    if args.photos.is_dir():
+        files = folder_files(args.photos)
+    else:
+        files = [(args.photos.name, args.photos.read_bytes(), None)]
+    album = gather(files, args.max_photos)
+    try:
+        from tqdm import tqdm
+        bar = tqdm(total=len(album.items), unit="photo", file=sys.stderr)
+    except ImportError:  # the bar is a convenience
+        bar = None
+
+    def progress(done: int, total: int) -> None:
+        if bar:
+            bar.update(1)
+
+    result = analyse_album(open_hub(), album, args.workers, progress)
+    if bar:
+        bar.close()
+    args.out.write_text(profile_json(result), encoding="utf-8")
+    if args.csv:
+        args.csv.write_text(profile_csv(result), encoding="utf-8")
+    print(f"{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people; profile:")
+    for e in result.profile.entries:
+        print(f"  {e.category:18s} {len(e.photos):4d} photos  ({e.group})")
+    for s in result.skipped:
+        print(f"  skipped {s.name}: {s.reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

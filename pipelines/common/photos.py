@@ -1,0 +1,177 @@
+"""Reading a person's photo safely: limits checked before decoding, every mode turned into upright RGB."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
+MIN_SIDE = 16
+EXIF_ORIENTATION = 0x0112
+EXIF_DATETIME_ORIGINAL, EXIF_OFFSET_ORIGINAL, EXIF_IFD = 36867, 36881, 0x8769
+
+
+def capture_time(exif: Image.Exif) -> datetime | None:
+    """EXIF DateTimeOriginal with its offset when the photo has one; naive local time otherwise."""
+    sub = exif.get_ifd(EXIF_IFD) if exif else {}
+    raw = sub.get(EXIF_DATETIME_ORIGINAL) or exif.get(306)  # 306: DateTime, what some cameras write instead
+    if not raw:
+        return None
+    try:
+        when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = sub.get(EXIF_OFFSET_ORIGINAL)
+    if offset:
+        try:
+            sign = -1 if str(offset).startswith("-") else 1
+            hours, minutes = str(offset).lstrip("+-").split(":")
+            when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
+        except ValueError:
+            pass
+    return when
+
+
+class PhotoError(ValueError):
+    """The file cannot be used as a photo; the message says why, in words a person understands."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An upright 8-bit RGB photo and what was done to get it."""
+
+    image: Image.Image
+    format: str
+    source_mode: str
+    notes: tuple[str, ...]
+    taken: datetime | None = None  # EXIF capture time, with its offset where the photo gives one
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    mode = image.mode
+    if mode == "RGB":
+        return image, []
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit samples: Pillow's convert() would clip them at 255 instead of scaling.
+        samples = np.asarray(image, dtype=np.float64)
+        scaled = np.clip(np.rint(samples / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB"), ["16-bit grayscale scaled to 8 bits"]
+    if mode == "F":
+        samples = np.asarray(image, dtype=np.float64)
+        peak = 1.0 if samples.max(initial=0.0) <= 1.0 else 255.0
+        scaled = np.clip(np.rint(samples / peak * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB"), ["floating-point grayscale scaled to 8 bits"]
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB"), [f"{mode}: transparency shown on white"]
+    return image.convert("RGB"), [f"converted from {mode} to RGB"]
+
+
+@cache
+def _heif_support() -> bool:
+    """Phones' HEIC/HEIF photos, through pillow-heif's Pillow plugin (registered on first use, not at import)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo:
+    """Decode a photo from bytes or a path. Raises PhotoError with a clear reason.
+
+    max_side: a JPEG is decoded at a reduced scale (draft mode) when it is larger than needed, and any photo
+    is then shrunk so its longer side is at most this.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise PhotoError(f"cannot read the uploaded file: {exc.strerror or exc}") from exc
+        if size > MAX_FILE_BYTES:
+            raise PhotoError(f"the file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if not data:
+        raise PhotoError("the file is empty (0 bytes)")
+    _heif_support()
+    if len(data) > MAX_FILE_BYTES:
+        raise PhotoError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except Exception:  # a malformed file makes Pillow's parsers raise almost anything (KeyError, TypeError...)
+        raise PhotoError("the file is not an image this app can read (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF)") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise PhotoError(
+            f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise PhotoError(f"the image is {width}x{height} pixels; both sides must be at least {MIN_SIDE} pixels")
+    notes = []
+    try:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            image.seek(0)
+            notes.append(f"first of {frames} frames used")
+    except Exception as exc:  # a damaged frame table
+        raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
+    if max_side and image.format == "JPEG" and max(width, height) > 2 * max_side:
+        # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
+        scale = max_side / max(width, height)
+        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
+    try:
+        image.load()
+        exif = image.getexif()
+        orientation = exif.get(EXIF_ORIENTATION, 1)
+        taken = capture_time(exif)
+        upright = ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError:
+        raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except Exception as exc:  # as above: the decoder's own error types vary with the damage
+        raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
+    if orientation in range(2, 9):
+        notes.append(f"turned upright (EXIF orientation {orientation})")
+    try:
+        rgb, conversion = _to_rgb(upright)
+    except Exception as exc:  # a mode Pillow opened but cannot convert
+        raise PhotoError(f"the image data cannot be converted to RGB ({type(exc).__name__})") from None
+    if max_side and max(rgb.size) > max_side:
+        rgb = rgb.copy()
+        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion),
+                 taken=taken)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """RGB uint8 pixels as a lossless PNG (face crops stored or exported)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """A PNG written by png_bytes, back as RGB uint8 pixels."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))

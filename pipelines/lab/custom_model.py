@@ -1,0 +1,247 @@
+"""A person's own classifier (.onnx or .tflite): checked, measured, run on their photo, and for ONNX its
+fp16 / int8 dynamic / int8 static variants derived with the catalog's recipes.
+
+Everything lives in a work folder that belongs to one session; the caller removes it. Nothing is added to
+the shared catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from models import derive
+from models.backends import Backend, BackendError, backend_class
+from models.catalog import InputContract, ModelCard, OutputContract, Recipe, Source
+from models.graph_stats import GraphStats, GraphStatsError, graph_stats
+from models.hub import LoadedModel
+from models.store import ResolvedFile
+from pipelines.common.calibration import calibration_inputs, calibration_photos
+from pipelines.common.ops import agreement
+from pipelines.common.photos import Photo
+from pipelines.common.timing import time_variant
+from pipelines.vision.classification import Classification, Classifier
+
+MAX_MODEL_BYTES = 100 * 1024 * 1024
+MAX_LABELS_BYTES = 2 * 1024 * 1024
+RUNTIMES = {".onnx": "onnx", ".tflite": "tflite"}
+SCALINGS = {
+    "(x - 127.5) / 127.5  (-1..1)": ((127.5,) * 3, (127.5,) * 3),
+    "(x - 128) / 128  (TF quantized MobileNets)": ((128.0,) * 3, (128.0,) * 3),
+    "x / 255  (0..1)": ((0.0,) * 3, (255.0,) * 3),
+    "ImageNet mean / std on 0..1 (torchvision)": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+    "x  (0..255, no scaling)": ((0.0,) * 3, (1.0,) * 3),
+}
+RESIZES = {"shorter side, centre crop 87.5 %": ("shorter_side_center_crop", 0.875), "whole photo stretched": ("stretch", 1.0)}
+OUTPUT_KINDS = ("auto", "probabilities", "logits")
+
+
+class CustomModelError(ValueError):
+    """The uploaded model cannot be used as asked; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """What the person declares about their model's input and output."""
+
+    height: int = 224
+    width: int = 224
+    channels: str = "RGB"
+    scaling: str = next(iter(SCALINGS))
+    resize: str = next(iter(RESIZES))
+    output_kind: str = "auto"
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    model: LoadedModel
+    labels: tuple[str, ...]
+    stats: GraphStats
+    notes: tuple[str, ...]
+
+    @property
+    def card(self) -> ModelCard:
+        return self.model.card
+
+
+@dataclass(frozen=True)
+class DerivedVariant:
+    kind: str
+    path: Path | None  # None when the derivation failed
+    size_mb: float = 0.0
+    inference_ms: float = 0.0
+    agreement_pct: float = 0.0  # same top-1 as the original on the calibration photos and the person's photo
+    cosine: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CustomRun:
+    custom: CustomModel
+    result: Classification
+    inference_ms: float
+    threads: int
+    derived: tuple[DerivedVariant, ...] = field(default=())
+
+
+def _image_layout(shape: tuple, form: Form, name: str) -> tuple[str, int, int, list[str]]:
+    """NCHW or NHWC from where the 3 channels are; the input size from the model where it is fixed."""
+    if len(shape) != 4:
+        raise CustomModelError(f"the input {name!r} has shape {list(shape)}: a photo needs [1, 3, H, W] or [1, H, W, 3]")
+
+    def fixed(d) -> bool:
+        return isinstance(d, (int, np.integer)) and d > 0
+
+    if shape[1] == 3:
+        layout, h, w = "NCHW", shape[2], shape[3]
+    elif shape[3] == 3:
+        layout, h, w = "NHWC", shape[1], shape[2]
+    else:
+        raise CustomModelError(f"the input {name!r} has shape {list(shape)}: no dimension of 3 colour channels")
+    if fixed(shape[0]) and shape[0] != 1:
+        raise CustomModelError(f"the input {name!r} has a fixed batch of {shape[0]}; this app feeds one photo")
+    notes = []
+    if fixed(h) and fixed(w):
+        if (h, w) != (form.height, form.width):
+            notes.append(f"the model's input is fixed at {h}x{w}; the form's {form.height}x{form.width} was not used")
+        return layout, int(h), int(w), notes
+    return layout, form.height, form.width, [f"the input size is open in the model; {form.height}x{form.width} from the form"]
+
+
+def _read_labels(labels_path: Path | None, outputs: int) -> tuple[tuple[str, ...], bool, list[str]]:
+    if labels_path is None:
+        return tuple(f"class {i}" for i in range(outputs)), False, ["no labels file: classes are numbered"]
+    if labels_path.stat().st_size > MAX_LABELS_BYTES:
+        raise CustomModelError(f"the labels file is over {MAX_LABELS_BYTES // 2**20} MB")
+    try:
+        lines = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise CustomModelError("the labels file is not UTF-8 text (one label per line)") from None
+    if len(lines) == outputs:
+        background = lines[0].lower() == "background"
+        return tuple(lines[1:] if background else lines), background, []
+    if len(lines) == outputs - 1:
+        return tuple(lines), True, ["the model has one more output than labels: output 0 taken as 'background'"]
+    if len(lines) == outputs + 1 and lines[0].lower() == "background":
+        return tuple(lines[1:]), False, ["the labels file starts with 'background', which the model has no output for"]
+    raise CustomModelError(
+        f"the labels file has {len(lines)} labels but the model gives {outputs} scores; they must match "
+        f"(or the model may have one extra 'background' output first)"
+    )
+
+
+def load_custom_model(model_path: Path, labels_path: Path | None, form: Form, workdir: Path, threads: int = 1) -> CustomModel:
+    """Copy the upload into the session's work folder, load it and check it can be fed a photo."""
+    runtime = RUNTIMES.get(model_path.suffix.lower())
+    if runtime is None:
+        raise CustomModelError(f"{model_path.name}: upload an .onnx or a .tflite file")
+    size = model_path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise CustomModelError(f"the model is {size / 2**20:.0f} MB; the limit is {MAX_MODEL_BYTES // 2**20} MB")
+    if form.channels not in ("RGB", "BGR") or form.scaling not in SCALINGS or form.resize not in RESIZES \
+            or form.output_kind not in OUTPUT_KINDS or not (8 <= form.height <= 2048 and 8 <= form.width <= 2048):
+        raise CustomModelError("the input form has a value outside its choices (size 8..2048)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    local = workdir / f"original{model_path.suffix.lower()}"
+    shutil.copyfile(model_path, local)
+    try:
+        backend = backend_class(runtime)(local, threads)
+    except BackendError as exc:
+        raise CustomModelError(f"this is not a model {runtime} can load: {exc}") from None
+    if len(backend.inputs) != 1:
+        names = ", ".join(i.name for i in backend.inputs)
+        raise CustomModelError(f"the model has {len(backend.inputs)} inputs ({names}); this form feeds one photo")
+    spec = backend.inputs[0]
+    layout, height, width, notes = _image_layout(spec.shape, form, spec.name)
+    out_shape = backend.outputs[0].shape
+    if len(backend.outputs) > 1:
+        notes.append(f"the model has {len(backend.outputs)} outputs; the first ({backend.outputs[0].name}) is used")
+    if not (len(out_shape) >= 1 and all(isinstance(d, (int, np.integer)) and d > 0 for d in out_shape[1:])
+            and int(np.prod(out_shape[1:])) > 1):
+        raise CustomModelError(f"the output {backend.outputs[0].name!r} has shape {list(out_shape)}: not a vector of class scores")
+    outputs = int(np.prod(out_shape[1:]))
+    labels, background, label_notes = _read_labels(labels_path, outputs)
+    mean, std = SCALINGS[form.scaling]
+    resize, crop = RESIZES[form.resize]
+    contract = InputContract(height, width, layout, form.channels, mean, std, resize, crop)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    card = ModelCard(
+        name=f"upload.{runtime}", task="classification", arch="uploaded", display=model_path.name,
+        precision="fp32", variant="as uploaded", runtime=runtime, file=local.name, sha256=sha, bytes=size,
+        labels="(uploaded)", license="the uploader's", input=contract,
+        output=OutputContract(kind="probabilities" if form.output_kind == "probabilities" else "logits",
+                              classes=outputs, background_class=background),
+        sources=(Source(what="uploaded in this session"),),
+    )
+    model = LoadedModel(card, ResolvedFile(card, local, "upload", 0.0, sha), backend)
+    probe = Classifier(model, labels)
+    try:
+        raw = probe.infer(probe.preprocess(calibration_photos("skimage_samples")[0]))
+    except BackendError as exc:
+        raise CustomModelError(f"the model fails on a {height}x{width} {layout} input: {exc}") from None
+    if form.output_kind == "auto":
+        scores = raw.reshape(-1)
+        # uint8 softmax outputs sum to 0.9..1.0 after quantization; logits are rarely all >= 0 near 1
+        already = bool(np.all(scores >= -1e-6) and abs(float(scores.sum()) - 1.0) < 0.15)
+        kind = "probabilities" if already else "logits"
+        notes.append(f"output read as {kind} (auto: {'they sum to 1' if already else 'they do not sum to 1'})")
+        card = _with_output_kind(card, kind)
+        model = LoadedModel(card, model.file, backend)
+    try:
+        stats = graph_stats(local, runtime, (1, 3, height, width) if layout == "NCHW" else (1, height, width, 3))
+    except GraphStatsError as exc:
+        raise CustomModelError(f"the graph could not be measured: {exc}") from None
+    return CustomModel(model, labels, stats, tuple(notes + label_notes))
+
+
+def _with_output_kind(card: ModelCard, kind: str) -> ModelCard:
+    return replace(card, output=replace(card.output, kind=kind))
+
+
+def _inference_ms(classifier: Classifier, photo: Photo, threads: int) -> float:
+    report = time_variant(lambda: classifier(photo.image).timings, classifier.card.name, threads, runs=10, warmup=2)
+    return report.stage("inference").median_ms
+
+
+def run_custom(custom: CustomModel, photo: Photo, threads: int = 1) -> CustomRun:
+    classifier = Classifier(custom.model, custom.labels)
+    return CustomRun(custom, classifier(photo.image), _inference_ms(classifier, photo, threads), threads)
+
+
+def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1) -> tuple[DerivedVariant, ...]:
+    """fp16, int8 dynamic and int8 static of an uploaded ONNX model, each compared with the original."""
+    if custom.card.runtime != "onnx":
+        return ()
+    original = Classifier(custom.model, custom.labels)
+    images = calibration_photos("skimage_samples") + [photo.image]
+    reference = np.stack([original.run(image)[0] for image in images])
+    workdir = custom.model.file.path.parent
+    variants = []
+    for kind in ("fp16", "int8_dynamic", "int8_static"):
+        target = workdir / f"{Path(custom.card.display).stem}.{kind}.onnx"
+        recipe_card = _with_recipe(custom.card, kind)
+        try:
+            derive.derive(kind, custom.model.file.path, target, calibration_inputs(recipe_card))
+            backend: Backend = backend_class("onnx")(target, threads)
+        except Exception as exc:  # quantizers raise many types; the person sees which step failed and why
+            target.unlink(missing_ok=True)
+            variants.append(DerivedVariant(kind, None, error=f"{kind} derivation failed: {exc}"))
+            continue
+        model = LoadedModel(recipe_card, ResolvedFile(recipe_card, target, "derived", 0.0, ""), backend)
+        classifier = Classifier(model, custom.labels)
+        agreed = agreement(np.stack([classifier.run(image)[0] for image in images]), reference)
+        variants.append(DerivedVariant(kind, target, target.stat().st_size / 1e6,
+                                       _inference_ms(classifier, photo, threads), 100 * agreed.same_top1,
+                                       agreed.mean_cosine))
+    return tuple(variants)
+
+
+def _with_recipe(card: ModelCard, kind: str) -> ModelCard:
+    return replace(card, name=f"upload.{kind}", precision="fp16" if kind == "fp16" else "int8",
+                   variant=kind.replace("_", " "), derived_from=card.name,
+                   recipe=Recipe(kind, "skimage_samples" if kind == "int8_static" else None))
+

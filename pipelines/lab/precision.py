@@ -1,0 +1,106 @@
+"""What each variant costs and what it loses: the Models tab's table and plot points, and one photo run
+through every precision of a model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from models.catalog import Catalog, ModelCard, PhoneLatency
+from models.hub import ModelHub
+from pipelines.common.photos import Photo
+from pipelines.common.timing import time_variant
+from pipelines.lab.records import CardEvaluation
+from pipelines.vision.classification import Classification, Classifier
+
+HOST_AXES = {"host, 1 thread (measured here)": "latency_1t_ms", "host, 2 threads (measured here)": "latency_2t_ms"}
+
+
+def published_ms(figure: PhoneLatency) -> float:
+    """A published figure as one number: a range 'a-b' becomes its midpoint."""
+    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", figure.latency_ms)]
+    if not numbers:
+        raise ValueError(f"no number in the published latency {figure.latency_ms!r}")
+    return sum(numbers[:2]) / len(numbers[:2])
+
+
+def phone_axes(catalog: Catalog, tasks: tuple[str, ...] = ("classification", "scene")) -> list[str]:
+    """'phone: device, compute unit' for every pair some card of these tasks has a published figure for."""
+    pairs = {(p.device, p.compute_unit) for card in catalog if card.task in tasks for p in card.phone_latency}
+    return [f"phone: {device}, {unit}" for device, unit in sorted(pairs)]
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    card: str
+    label: str
+    latency_ms: float
+    accuracy_pct: float
+    size_mb: float
+    how: str  # where the latency comes from
+
+
+def plot_points(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: str, axis: str) -> tuple[list[PlotPoint], list[str]]:
+    """Points of one task for an axis; and the cards left out because that axis has no figure for them."""
+    points, missing = [], []
+    for card in catalog.for_task(task):
+        result = evaluations.get(card.name)
+        if result is None:
+            missing.append(f"{card.name} (not evaluated yet)")
+            continue
+        if axis in HOST_AXES:
+            latency, how = getattr(result, HOST_AXES[axis]), "measured on this host"
+        else:
+            device, unit = axis.removeprefix("phone: ").rsplit(", ", 1)
+            figures = [p for p in card.phone_latency if (p.device, p.compute_unit) == (device, unit)]
+            exact = [p for p in figures if p.match.startswith(("this model", "same weights"))]
+            chosen = exact or figures
+            if not chosen:
+                missing.append(card.name)
+                continue
+            best = min(chosen, key=published_ms)
+            latency = published_ms(best)
+            how = f"published: {best.runtime}, {best.precision} ({best.match}); {best.source}"
+        points.append(PlotPoint(card.name, f"{card.display} {card.name.split('.', 1)[1]}", latency, result.top1_pct,
+                                result.size_mb, how))
+    return points, missing
+
+
+def pareto_front(points: list[PlotPoint]) -> list[PlotPoint]:
+    """The points no other point beats on both latency (lower) and accuracy (higher), by latency."""
+    front = []
+    for point in sorted(points, key=lambda p: (p.latency_ms, -p.accuracy_pct)):
+        if not front or point.accuracy_pct > front[-1].accuracy_pct:
+            front.append(point)
+    return front
+
+
+@dataclass(frozen=True)
+class VariantOutcome:
+    card: ModelCard
+    result: Classification
+    inference_ms: float  # median of warm runs
+    reference: str  # the card it is compared with
+    same_top1: bool
+    top5_overlap: int  # labels shared with the reference's top-5
+
+
+def compare_precisions(hub: ModelHub, photo: Photo, task: str, display: str, threads: int, runs: int) -> list[VariantOutcome]:
+    """One photo through every variant of a model, each compared with the fp32 file (or, where the catalog
+    has no fp32 file of that model, with its first variant)."""
+    variants = hub.store.catalog.variants(task, display)
+    if not variants:
+        raise ValueError(f"no {task} model named {display!r}")
+    reference = next((c for c in variants if c.precision == "fp32"), variants[0])
+    outcomes = {}
+    for card in variants:
+        classifier = Classifier(hub.load(card, threads))
+        result = classifier(photo.image)
+        report = time_variant(lambda c=classifier: c(photo.image).timings, card.name, threads, runs=runs, warmup=2)
+        outcomes[card.name] = (card, result, report.stage("inference").median_ms)
+    ref_top = outcomes[reference.name][1].top
+    return [
+        VariantOutcome(card, result, ms, reference.name, result.top[0].index == ref_top[0].index,
+                       len({p.index for p in result.top} & {p.index for p in ref_top}))
+        for card, result, ms in outcomes.values()
+    ]

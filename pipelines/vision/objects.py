@@ -1,0 +1,130 @@
+"""Object detection (COCO): YOLOX-nano and NanoDet-m, decoded as their cards declare, class-aware NMS.
+
+Besides the boxes, every result carries the photo's object features as the seed's algorithm uses them:
+the highest confidence of each class anywhere in the photo (before any threshold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from models.catalog import InputContract, class_names
+from models.decoders import NanoDetDecoder, YoloxDecoder
+from models.hub import LoadedModel
+from pipelines.common.ops import nms, softmax
+from pipelines.common.preprocess import letterbox, to_tensor
+from pipelines.common.timing import StageTimings, Stopwatch
+
+SCORE_THRESHOLD = 0.3  # the reference system's
+IOU_THRESHOLD = 0.45
+MAX_DETECTIONS = 100
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
+    score: float
+    class_index: int
+    label: str
+
+
+@dataclass(frozen=True)
+class ObjectDetections:
+    card: str
+    detections: tuple[Detection, ...]  # best first
+    class_confidence: np.ndarray = field(compare=False)  # [classes]: the highest score of each class
+    timings: StageTimings = field(compare=False, default=StageTimings(0, 0, 0))
+
+
+def _grid(contract: InputContract, stride: int) -> np.ndarray:
+    """Cell corners (x, y) of one stride's feature map, row by row."""
+    rows, cols = contract.height // stride, contract.width // stride
+    ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+
+
+class YoloxHead:
+    """[anchors, 4 + 1 + classes]: centre offsets and log sizes per grid cell; score = objectness x class."""
+
+    def __init__(self, config: YoloxDecoder, contract: InputContract, classes: int):
+        grids = [_grid(contract, s) for s in config.strides]
+        self.grid = np.concatenate(grids)
+        self.stride = np.concatenate([np.full((len(g), 1), s, np.float64) for g, s in zip(grids, config.strides)])
+
+    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        raw = outputs[0][0].astype(np.float64)
+        centre = (raw[:, 0:2] + self.grid) * self.stride
+        half = np.exp(raw[:, 2:4]) * self.stride / 2
+        return np.concatenate([centre - half, centre + half], axis=1), raw[:, 4:5] * raw[:, 5:]
+
+
+class NanoDetHead:
+    """Per stride: class scores (sigmoid) and four distance distributions (softmax expectation x stride).
+    Outputs are matched by shape: the file's output names are mislabelled."""
+
+    def __init__(self, config: NanoDetDecoder, contract: InputContract, classes: int):
+        self.bins = config.reg_max + 1
+        self.classes = classes
+        self.points = {stride: _grid(contract, stride) for stride in config.strides}
+
+    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        by_rows: dict[int, dict[int, np.ndarray]] = {}
+        for o in outputs:
+            o = o.reshape(-1, o.shape[-1]).astype(np.float64)
+            by_rows.setdefault(o.shape[0], {})[o.shape[1]] = o
+        all_boxes, all_scores = [], []
+        for stride, points in self.points.items():
+            level = by_rows[len(points)]
+            weights = softmax(level[4 * self.bins].reshape(-1, 4, self.bins), axis=2)
+            distance = (weights * np.arange(self.bins)).sum(2) * stride  # left, top, right, bottom
+            centre = points * stride + 0.5 * (stride - 1)
+            all_boxes.append(np.concatenate([centre - distance[:, :2], centre + distance[:, 2:]], axis=1))
+            all_scores.append(level[self.classes])
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
+
+
+# decoder config -> the code that decodes it; a new detector kind is one config class and one head here
+HEADS = {YoloxDecoder: YoloxHead, NanoDetDecoder: NanoDetHead}
+
+
+class ObjectDetector:
+    """One instance may serve many requests at once."""
+
+    def __init__(self, model: LoadedModel):
+        self.model = model
+        self.card = model.card
+        self.labels = class_names(model.card)
+        head = HEADS.get(type(self.card.decoder))
+        if head is None:
+            raise ValueError(f"{self.card.name}: no object decoder for {self.card.decoder!r}")
+        self.head = head(self.card.decoder, self.card.input, len(self.labels))
+
+    def __call__(self, image: Image.Image, score_threshold: float = SCORE_THRESHOLD,
+                 iou_threshold: float = IOU_THRESHOLD, max_detections: int = MAX_DETECTIONS) -> ObjectDetections:
+        watch = Stopwatch()
+        canvas, placement = letterbox(image, self.card.input)
+        tensor = to_tensor(canvas, self.card.input)
+        watch.lap("preprocess")
+        outputs = self.model.backend.run(tensor)
+        watch.lap("inference")
+        boxes, scores = self.head(outputs)
+        class_confidence = scores.max(0)
+        best = scores.argmax(1)
+        best_score = scores[np.arange(len(scores)), best]
+        keep = best_score >= score_threshold
+        boxes, best, best_score = boxes[keep], best[keep], best_score[keep]
+        # class-aware NMS: boxes of different classes never suppress each other
+        offset = best[:, None] * (4.0 * max(self.card.input.width, self.card.input.height))
+        picked = nms(boxes + offset, best_score, iou_threshold)[:max_detections]
+        width, height = image.size
+        detections = []
+        for i in picked:
+            corners = placement.to_photo(boxes[i].reshape(2, 2)).reshape(4)
+            x1, y1, x2, y2 = np.clip(corners, 0, [width, height, width, height])
+            detections.append(Detection((float(x1), float(y1), float(x2), float(y2)), float(best_score[i]),
+                                        int(best[i]), self.labels[int(best[i])]))
+        watch.lap("postprocess")
+        return ObjectDetections(self.card.name, tuple(detections), class_confidence.astype(np.float32), watch.timings())

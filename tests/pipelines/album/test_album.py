@@ -1,0 +1,278 @@
+"""Albums: reading, capture times, events on albums with known borders, the profile and its evidence."""
+
+import csv
+import io
+import json
+import os
+import zipfile
+from datetime import datetime, timedelta, timezone
+from functools import cache
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pipelines.album.ingest as album_module
+from pipelines.album.analysis import analyse_album
+from pipelines.album.events import (
+    THRESHOLD,
+    border_score,
+    borders,
+    learn_threshold,
+    scene_distance,
+    split_events,
+)
+from pipelines.album.events import main as events_cli
+from pipelines.album.export import profile_json
+from pipelines.album.ingest import AlbumError, gather, read_zip
+from pipelines.album.profile import (
+    CATEGORIES,
+    build_profile,
+    category_map,
+    category_scores,
+    learn_w_f,
+)
+from pipelines.common.photos import read_photo
+from pipelines.vision.classification import SceneRecognizer
+from tests.conftest import EVAL
+
+PLACES = EVAL / "places_miniplaces"
+
+
+@cache
+def places_by_class() -> dict[str, list[str]]:
+    with (PLACES / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by: dict[str, list[str]] = {}
+    for r in rows:
+        by.setdefault(r["label"], []).append(r["filename"])
+    return by
+
+
+def _jpeg(image: Image.Image, exif: Image.Exif | None = None) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, exif=exif if exif is not None else Image.Exif())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def synthetic_albums(hub):
+    """12 albums of 6 MiniPlaces photos of one scene class each, as scene-score vectors."""
+    scene = SceneRecognizer(hub.load("squeezenet1.1_places365.fp32_onnx", threads=2))
+    classes = sorted(c for c, files in places_by_class().items() if len(files) >= 6)[:12]
+    albums = []
+    for c in classes:
+        albums.append(np.stack([scene(Image.open(PLACES / "images" / f).convert("RGB")).probabilities
+                                for f in places_by_class()[c][:6]]))
+    return classes, albums
+
+
+def _timed_stream(albums):
+    """Albums one after another: photos 5 minutes apart, albums 20 minutes apart (inside the 1 h window)."""
+    times, scenes, truth, clock = [], [], set(), datetime(2024, 6, 1, 9, 0)
+    for a in albums:
+        if scenes:
+            truth.add(len(scenes))
+            clock += timedelta(minutes=20)
+        for vector in a:
+            times.append(clock)
+            scenes.append(vector)
+            clock += timedelta(minutes=5)
+    return times, np.stack(scenes), truth
+
+
+def test_event_borders_on_albums_with_known_borders(synthetic_albums):
+    _, albums = synthetic_albums
+    times, scenes, truth = _timed_stream(albums)
+    score = border_score(borders(split_events(times, scenes)), truth, THRESHOLD)
+    print(f"reference threshold: border precision {score.precision:.2f}, recall {score.recall:.2f}, F1 {score.f1:.2f}")
+    assert score.recall >= 0.9 and score.precision >= 0.15  # measured 1.00 and 0.23: 0.003 over-splits these
+
+
+def test_time_alone_splits_albums_hours_apart(synthetic_albums):
+    _, albums = synthetic_albums
+    times, scenes, truth = _timed_stream(albums[:4])
+    spread = [t + timedelta(hours=3 * sum(1 for b in truth if b <= i)) for i, t in enumerate(times)]
+    predicted = borders(split_events(spread, scenes, threshold=1.0))  # any scene distance passes
+    assert predicted == truth
+
+
+def test_the_learned_threshold_cli_does_at_least_as_well_as_the_default(synthetic_albums, tmp_path, store,
+                                                                        monkeypatch, capsys):
+    classes, albums = synthetic_albums
+    for c in classes:  # a folder of albums, one sub-folder each
+        folder = tmp_path / "albums" / c.replace("/", "_")
+        folder.mkdir(parents=True)
+        for f in places_by_class()[c][:6]:
+            (folder / f).write_bytes((PLACES / "images" / f).read_bytes())
+    monkeypatch.setenv("MVL_MODEL_DIRS", os.pathsep.join(str(d) for d in store.model_dirs))
+    monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))
+    assert events_cli([str(tmp_path / "albums"), "--permutations", "5"]) == 0
+    printed = capsys.readouterr().out
+    learned = float(printed.split("learned threshold ")[1].split()[0])
+    assert "(reference)" in printed or learned == THRESHOLD
+    times, scenes, truth = _timed_stream(albums)
+    f1 = {t: border_score(borders(split_events(times, scenes, threshold=t)), truth, t).f1 for t in (learned, THRESHOLD)}
+    print(f"learned {learned}: F1 {f1[learned]:.2f}; default {THRESHOLD}: F1 {f1[THRESHOLD]:.2f}")
+    assert f1[learned] >= f1[THRESHOLD]
+
+
+def test_learn_threshold_scores_every_candidate(synthetic_albums):
+    _, albums = synthetic_albums
+    scores = learn_threshold(albums, [0.0001, 0.004, 1.0], permutations=3)
+    by = {s.threshold: s for s in scores}
+    assert by[0.0001].recall == pytest.approx(1.0) and by[1.0].recall == 0.0
+    assert by[0.004].f1 > by[0.0001].f1
+
+
+def test_scene_distance_is_the_reference_formula():
+    p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.25, 0.5])
+    assert scene_distance(p, q) == pytest.approx(((0.25 ** 2 / 0.75) * 2 + 0.25 / 0.5 * 1) / 3)
+    assert scene_distance(p, p) == 0.0
+
+
+def test_every_places_label_and_coco_class_has_categories():
+    mapping = category_map()
+    assert mapping.scene.shape == (365, 16) and mapping.objects.shape == (80, 16)
+    assert (mapping.scene.sum(1) >= 1).all() and (mapping.objects.sum(1) >= 1).all()
+    io_labels = [line.split()[1] for line in open("models/data/labels/IO_places365.txt") if line.strip()]
+    indoor, outdoor = CATEGORIES.index("Indoors"), CATEGORIES.index("Outdoors")
+    for k, flag in enumerate(io_labels):  # Indoors/Outdoors agree with Places365's own labels
+        assert mapping.scene[k, indoor] == (flag == "1") and mapping.scene[k, outdoor] == (flag == "2")
+
+
+def test_food_scenes_make_a_food_profile(hub):
+    scene = SceneRecognizer(hub.load("squeezenet1.1_places365.fp32_onnx", threads=2))
+    food_classes = [c for c in places_by_class() if c in ("restaurant", "kitchen", "bakery_shop", "coffee_shop",
+                                                              "dining_room", "fastfood_restaurant", "pantry")]
+    files = [f for c in food_classes for f in places_by_class()[c][:4]]
+    assert len(files) >= 8
+    scenes = np.stack([scene(Image.open(PLACES / "images" / f).convert("RGB")).probabilities for f in files])
+    profile = build_profile(category_scores(scenes, np.zeros((len(files), 80))))
+    specific = [e for e in profile.entries if e.category not in ("Indoors", "Outdoors")]
+    assert specific[0].category == "Food"
+    assert len(specific[0].photos) >= len(files) // 2
+    assert profile.groups()["Food"] == len(specific[0].photos)
+
+
+def test_a_category_needs_two_photos():
+    scores = np.zeros((3, 16))
+    scores[0, CATEGORIES.index("Sports")] = 0.9
+    scores[:2, CATEGORIES.index("Food")] = 0.5
+    profile = build_profile(scores)
+    assert [e.category for e in profile.entries] == ["Food"] and profile.entries[0].photos == (0, 1)
+    assert profile.hidden == ("Sports",)
+
+
+def test_learn_w_f_prints_a_curve_over_the_grid():
+    scenes, objects = np.zeros((2, 365)), np.zeros((2, 80))
+    scenes[:, 0] = 1.0  # airfield: Outdoors, Transport
+    objects[:, 0] = 1.0  # person: Demography
+    curve = learn_w_f(scenes, objects, ["Transport", "Transport"])
+    assert len(curve) == 21 and curve[0] == (0.0, 0.0) and curve[-1] == (1.0, 1.0)
+    with pytest.raises(ValueError, match="specific categories"):
+        learn_w_f(scenes, objects, ["Indoors", "Food"])
+
+
+def test_capture_time_reads_exif_with_its_offset():
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = "2023:07:14 18:30:05"
+    exif.get_ifd(0x8769)[36881] = "+02:00"
+    data = _jpeg(Image.new("RGB", (32, 32)), exif)
+    when = read_photo(data).taken
+    assert when == datetime(2023, 7, 14, 18, 30, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert read_photo(_jpeg(Image.new("RGB", (32, 32)))).taken is None
+
+
+def test_heic_photos_are_read(sample_photos):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(sample_photos["coffee"]).save(buffer, quality=90)
+    photo = read_photo(buffer.getvalue())
+    assert photo.size == sample_photos["coffee"].size and photo.format in ("HEIF", "HEIC")
+
+
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_members_that_are_unsafe_or_not_photos_are_skipped_and_listed(sample_photos):
+    photo = _jpeg(sample_photos["coffee"])
+    items, skipped = read_zip(_zip({
+        "a/coffee.jpg": photo, "/etc/passwd.jpg": photo, "../up.jpg": photo, "inner.zip": b"PK",
+        "readme.txt": b"hi", "bomb.jpg": b"\0" * 5_000_000,
+    }))
+    assert [i.name for i in items] == ["album.zip/a/coffee.jpg"]
+    reasons = {s.name.split("/", 1)[1]: s.reason for s in skipped}
+    assert "outside the archive" in reasons["/etc/passwd.jpg"] and "outside the archive" in reasons["../up.jpg"]
+    assert "inside the archive" in reasons["inner.zip"] and reasons["readme.txt"] == "not a photo"
+    assert "zip bomb" in reasons["bomb.jpg"]
+
+
+def test_zip_limits_are_checked_before_unpacking(monkeypatch):
+    data = _zip({f"p{i}.jpg": b"x" * 100 for i in range(5)}, zipfile.ZIP_STORED)
+    monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 4)
+    with pytest.raises(AlbumError, match="5 files; the limit is 4"):
+        read_zip(data)
+    monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 100)
+    monkeypatch.setattr(album_module, "MAX_ZIP_TOTAL", 300)
+    with pytest.raises(AlbumError, match="would unpack"):
+        read_zip(data)
+    with pytest.raises(AlbumError, match="not a readable .zip"):
+        read_zip(b"not a zip at all")
+
+
+def test_duplicates_once_and_the_album_limit(sample_photos, monkeypatch):
+    coffee, rocket = _jpeg(sample_photos["coffee"]), _jpeg(sample_photos["rocket"])
+    album = gather([("a.jpg", coffee, None), ("b.jpg", coffee, None), ("c.jpg", rocket, None)])
+    assert [i.name for i in album.items] == ["a.jpg", "c.jpg"]
+    assert "the same photo as a.jpg" in album.skipped[0].reason
+    monkeypatch.setattr(album_module, "MAX_PHOTOS", 1)
+    limited = gather([("a.jpg", coffee, None), ("c.jpg", rocket, None)])
+    assert len(limited.items) == 1 and "only the first 1" in limited.notes[0]
+
+
+def test_an_album_end_to_end_with_evidence_behind_every_category(hub, sample_photos):
+    files = [(f"{name}.png", _png(sample_photos[name]), None) for name in ("coffee", "chelsea", "astronaut", "rocket")]
+    timed = Image.Exif()
+    timed.get_ifd(0x8769)[36867] = "2023:07:14 08:00:00"
+    files.append(("morning.jpg", _jpeg(sample_photos["motorcycle_left"], timed), None))
+    result = analyse_album(hub, gather(files), workers=2)
+    assert result.photos[0].name == "morning.jpg"  # timed photos first, then the rest by name
+    assert [p.name for p in result.photos[1:]] == ["astronaut.png", "chelsea.png", "coffee.png", "rocket.png"]
+    assert any("no capture time" in note for note in result.notes)
+    exported = json.loads(profile_json(result))
+    names = {p.name for p in result.photos}
+    for category in exported["categories"]:
+        assert len(category["photos"]) >= 2 and set(category["photos"]) <= names
+    assert exported["photos"] == 5 and sum(len(e["photos"]) for e in exported["events"]) == 5
+    assert json.loads(json.dumps(exported)) == exported
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_w_f_cli_prints_the_curve_and_its_best(tmp_path, store, monkeypatch, capsys):
+    from pipelines.album.profile import main as profile_cli
+
+    folder = tmp_path / "labeled"
+    (folder / "images").mkdir(parents=True)
+    wanted = {"restaurant": "Food", "kitchen": "Food", "highway": "Transport", "harbor": "Transport"}
+    rows = ["filename,category"]
+    for scene_class, category in wanted.items():
+        for f in places_by_class().get(scene_class, [])[:3]:
+            (folder / "images" / f).write_bytes((PLACES / "images" / f).read_bytes())
+            rows.append(f"{f},{category}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("MVL_MODEL_DIRS", os.pathsep.join(str(d) for d in store.model_dirs))
+    monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))
+    assert profile_cli([str(folder)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(" %") == 21 and "(best)" in printed and f"on {len(rows) - 1} labeled photos" in printed

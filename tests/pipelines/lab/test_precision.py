@@ -1,0 +1,73 @@
+import pytest
+
+from models.catalog import PhoneLatency, default_catalog
+from pipelines.common.photos import read_photo
+from pipelines.lab.precision import (
+    HOST_AXES,
+    PlotPoint,
+    compare_precisions,
+    pareto_front,
+    phone_axes,
+    plot_points,
+    published_ms,
+)
+from pipelines.lab.records import read_evaluations
+
+CATALOG = default_catalog()
+
+
+def _point(name, ms, acc):
+    return PlotPoint(name, name, ms, acc, 1.0, "")
+
+
+def test_pareto_front_keeps_only_points_nothing_beats():
+    points = [_point("a", 1, 50), _point("b", 2, 70), _point("c", 3, 60), _point("d", 4, 80), _point("e", 4, 75)]
+    assert [p.card for p in pareto_front(points)] == ["a", "b", "d"]
+
+
+def test_published_ranges_become_their_midpoint():
+    figure = PhoneLatency("m", "fp32", "tflite", "phone", "CPU", "70-90", "src", "", "this model")
+    assert published_ms(figure) == 80.0
+    assert published_ms(figure.__class__(**{**figure.__dict__, "latency_ms": "0.593"})) == 0.593
+
+
+def test_every_card_is_plotted_on_the_host_axis():
+    evaluations = read_evaluations()
+    for task in ("classification", "scene"):
+        points, missing = plot_points(CATALOG, evaluations, task, next(iter(HOST_AXES)))
+        assert not missing and {p.card for p in points} == {c.name for c in CATALOG.for_task(task)}
+
+
+def test_a_phone_axis_uses_published_figures_and_lists_the_cards_without_one():
+    axis = "phone: Pixel 4, CPU 4 threads"
+    assert axis in phone_axes(CATALOG)
+    points, missing = plot_points(CATALOG, read_evaluations(), "classification", axis)
+    by_card = {p.card: p for p in points}
+    assert by_card["efficientnet_lite0.fp32_onnx"].latency_ms == 12.0
+    assert by_card["efficientnet_lite0.int8_static_onnx"].latency_ms == 6.5
+    assert "tensorflow/tpu" in by_card["efficientnet_lite0.fp32_onnx"].how
+    assert "mobilenet_v1_0.5_160.uint8_qat_tflite" in missing
+
+
+def test_compare_precisions_runs_every_variant_against_fp32(hub, sample_photos, tmp_path):
+    path = tmp_path / "coffee.png"
+    sample_photos["coffee"].save(path)
+    outcomes = compare_precisions(hub, read_photo(path), "classification", "EfficientNet-Lite0", threads=1, runs=2)
+    assert [o.card.precision for o in outcomes] == ["fp32", "fp16", "int8", "int8"]
+    assert all(o.reference == "efficientnet_lite0.fp32_onnx" for o in outcomes)
+    assert all(o.same_top1 and o.result.top[0].label == "espresso" for o in outcomes)
+    assert outcomes[0].top5_overlap == 5 and all(o.inference_ms > 0 for o in outcomes)
+
+
+def test_compare_precisions_without_an_fp32_file_uses_the_first_variant(hub, sample_photos, tmp_path):
+    path = tmp_path / "coffee.png"
+    sample_photos["coffee"].save(path)
+    outcomes = compare_precisions(hub, read_photo(path), "classification", "MobileNet v2 1.0/224", threads=1, runs=1)
+    assert [o.reference for o in outcomes] == ["mobilenet_v2_1.0_224.uint8_qat_tflite"] * 2
+
+
+def test_compare_precisions_of_an_unknown_model(hub, sample_photos, tmp_path):
+    path = tmp_path / "coffee.png"
+    sample_photos["coffee"].save(path)
+    with pytest.raises(ValueError, match="no classification model"):
+        compare_precisions(hub, read_photo(path), "classification", "ResNet", 1, 1)

@@ -1,0 +1,84 @@
+"""The Album tab through its API: a profile with its evidence, every bad input named, sessions apart."""
+
+import zipfile
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import pipelines.album.ingest as album_module
+from tests.conftest import EVAL
+
+COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
+
+
+def _analyse(client, files, window=60, threshold=0.003, w_f=0.5):
+    return client.predict([handle_file(str(f)) for f in files], None, window, threshold, w_f, api_name="/analyse_album")
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, other_client):
+    summary, events, _, _, _, profile, categories, exports, *_ = _analyse(client, COCO[:20])
+    assert "**20 photos" in summary and "no capture time" in summary  # uploads carry no EXIF time here
+    assert len(events["data"]) >= 1 and sum(row[3] for row in events["data"]) == 20
+    assert all(row[2] >= 2 for row in profile["data"])  # a category needs two photos
+    category, count = profile["data"][0][0], profile["data"][0][2]
+    assert len(client.predict(category, api_name="/photos_behind_category")) == count
+    assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album
+    assert sorted(p.rsplit("/", 1)[1] for p in exports) == ["profile.csv", "profile.json"]
+
+
+def test_bad_archive_members_are_skipped_and_listed(client, tmp_path):
+    photo = COCO[0].read_bytes()
+    archive = _zip(tmp_path / "holiday.zip", {
+        "ok/one.jpg": photo, "../escape.jpg": photo, "/abs.jpg": COCO[1].read_bytes(), "nested.zip": b"PK\x03\x04",
+        "notes.txt": b"text", "bomb.jpg": b"\0" * 3_000_000, "copy.jpg": photo,
+    })
+    summary = _analyse(client, [archive])[0]
+    assert "**1 photos" in summary
+    for expected in ("escape.jpg: a path outside the archive", "abs.jpg: a path outside the archive",
+                     "nested.zip: an archive inside the archive", "notes.txt: not a photo", "bomb.jpg: compressed more than",
+                     "copy.jpg: the same photo as"):
+        assert expected in summary, expected
+
+
+def test_an_archive_over_the_limits_is_refused(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 3)
+    archive = _zip(tmp_path / "many.zip", {f"p{i}.jpg": COCO[i].read_bytes() for i in range(5)})
+    with pytest.raises(AppError, match="5 files; the limit is 3"):
+        _analyse(client, [archive])
+
+
+def test_more_photos_than_the_limit_processes_the_first(client, monkeypatch):
+    monkeypatch.setattr(album_module, "MAX_PHOTOS", 3)
+    summary = _analyse(client, COCO[:5])[0]
+    assert "**3 photos" in summary and "only the first 3 (the album limit)" in summary
+
+
+def test_unreadable_files_are_listed_and_nothing_readable_is_an_error(client, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff garbage")
+    summary = _analyse(client, [COCO[0], broken])[0]
+    assert "broken.jpg: the file is not an image" in summary
+    with pytest.raises(AppError, match="none of the files could be read"):
+        _analyse(client, [broken])
+
+
+def test_capture_times_order_the_album(client, tmp_path):
+    paths = []
+    for i, (name, hour) in enumerate((("late.jpg", 20), ("early.jpg", 7))):
+        exif = Image.Exif()
+        exif[0x8769] = {36867: f"2024:05:01 {hour:02d}:00:00"}
+        with Image.open(COCO[i]) as image:
+            image.convert("RGB").save(tmp_path / name, exif=exif)
+        paths.append(tmp_path / name)
+    events = _analyse(client, paths)[1]["data"]
+    assert events[0][1].startswith("2024-05-01 07:00") and events[-1][1].startswith("2024-05-01 20:00")
+    assert len(events) == 2  # 13 hours apart: two events whatever the scenes

@@ -1,0 +1,91 @@
+"""Bring your own model, through the API: results, downloads, clear errors, nothing left on disk."""
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from tests.conftest import MODEL_DIRS
+from tests.graphs import tiny_classifier
+from ui.sessions import remove_workdir
+
+LABELS = "models/data/labels/coral_imagenet_labels.txt"
+DEFAULTS = dict(height=224, width=224, channels="RGB", scaling="(x - 127.5) / 127.5  (-1..1)",
+                resize="shorter side, centre crop 87.5 %", output_kind="auto", threads=1)
+
+
+def _upload(client, model, photo, labels=None, **form):
+    values = {**DEFAULTS, **form}
+    return client.predict(
+        handle_file(str(model)), handle_file(str(labels)) if labels else None, handle_file(str(photo)),
+        values["height"], values["width"], values["channels"], values["scaling"], values["resize"],
+        values["output_kind"], values["threads"], api_name="/run_uploaded_model",
+    )
+
+
+def _work_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("mvl-upload-*"))
+
+
+def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
+    model = MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"
+    summary, stats, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS)
+    assert labels["label"] == "espresso"
+    assert "385.2 M multiply-adds" in summary and "starts with 'background'" in summary
+    assert stats["data"][-1][0] == "total" and stats["data"][0][0] == "1x1 convolution"
+    assert [row[0] for row in derived["data"]] == ["fp16", "int8_dynamic", "int8_static"]
+    assert all(row[1] == "ok" for row in derived["data"])
+    sizes = {row[0]: row[2] for row in derived["data"]}
+    assert sizes["int8_static"] < sizes["fp16"] < 18.6
+    assert len(downloads) == 3 and all(Path(d).stat().st_size > 1_000_000 for d in downloads)
+
+
+def test_a_tflite_classifier_runs_without_derivations(client, coffee_jpg):
+    model = MODEL_DIRS[0] / "classification" / "coral_mobilenet_v1_0.25_128_quant.tflite"
+    summary, _, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS,
+                                                     scaling="(x - 128) / 128  (TF quantized MobileNets)")
+    assert labels["label"] == "espresso" and "fixed at 128x128" in summary
+    assert derived["data"] == [] and downloads is None
+
+
+def test_a_bad_model_is_refused_and_its_folder_removed(client, coffee_jpg, tmp_path):
+    before = _work_folders()
+    fake = tmp_path / "weights.onnx"
+    fake.write_text("not a model\n" * 50)
+    with pytest.raises(AppError, match="not a model onnx can load"):
+        _upload(client, fake, coffee_jpg)
+    assert _work_folders() == before
+
+
+def test_labels_that_do_not_match_are_refused(client, coffee_jpg, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    with pytest.raises(AppError, match="2 labels but the model gives 10"):
+        _upload(client, tiny_classifier(tmp_path / "tiny.onnx"), coffee_jpg, labels, height=32, width=32)
+
+
+def test_a_new_upload_replaces_the_previous_folder_of_the_session(app_url, coffee_jpg, tmp_path):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    try:
+        before = _work_folders()
+        model = tiny_classifier(tmp_path / "tiny.onnx")
+        _upload(client, model, coffee_jpg, height=32, width=32)
+        first = _work_folders() - before
+        _upload(client, model, coffee_jpg, height=32, width=32)
+        second = _work_folders() - before
+        assert len(first) == 1 and len(second) == 1 and first != second
+    finally:
+        client.close()
+
+
+def test_removing_a_session_folder_deletes_everything_in_it(tmp_path):
+    folder = tmp_path / "mvl-upload-x"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "model.onnx").write_bytes(b"x")
+    remove_workdir(str(folder))
+    assert not folder.exists()
+    remove_workdir(None)

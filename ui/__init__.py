@@ -1,0 +1,1 @@
+"""The web UI: one module per tab, each with its layout, handlers and wiring; formatting kept pure."""

@@ -1,0 +1,131 @@
+"""The Album tab: a gallery in, events, people, private photos and an interest profile out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.album.analysis import AlbumResult, analyse_album
+from pipelines.album.export import profile_csv, profile_json
+from pipelines.album.ingest import (
+    MAX_PHOTOS,
+    MAX_ZIP_MEMBERS,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL,
+    gather,
+)
+from ui.context import AppContext
+from ui.figures import profile_figure
+from ui.requests import bind, request
+from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
+
+
+def _summary(result: AlbumResult, window_minutes: float, threshold: float) -> str:
+    lines = [f"**{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people.** "
+             f"Events: a photo joins the current event when it is within {window_minutes:g} minutes of one "
+             f"of its photos and their scene distance is under {threshold:g} (reference: 60 min, 0.003)."]
+    decode = sum(p.decode_ms for p in result.photos)
+    infer = sum(p.inference_ms for p in result.photos)
+    lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
+    if result.private:
+        lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
+                     "(the reference system keeps those on the phone).")
+    if result.notes:
+        lines.append("\n".join(f"- {note}" for note in result.notes))
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} file(s) skipped:\n" +
+                     "\n".join(f"- {s.name}: {s.reason}" for s in result.skipped[:50]))
+    return "\n\n".join(lines)
+
+
+def _event_views(result: AlbumResult):
+    rows = [[i + 1, e.start.isoformat(sep=" ") if e.start else "no time", e.end.isoformat(sep=" ") if e.end else "",
+             len(e.photos), ", ".join(e.scenes), ", ".join(e.objects)] for i, e in enumerate(result.events)]
+    private = set(result.private)
+    gallery = [(result.photos[e.photos[0]].thumbnail, f"event {i + 1}: {len(e.photos)} photo(s)"
+                + (f", {sum(p in private for p in e.photos)} private" if private & set(e.photos) else ""))
+               for i, e in enumerate(result.events)]
+    return rows, gallery
+
+
+@request("album")
+def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w_f, workdir, progress=gr.Progress()):
+    files = [(Path(p).name, Path(p).read_bytes(), None) for p in (paths or []) + (folder_paths or [])]
+    if not files:
+        raise gr.Error("Upload photos, a .zip of photos, or a folder.")
+    album = gather(files)
+    result = analyse_album(ctx.hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
+                           window=timedelta(minutes=float(window_minutes)), threshold=float(threshold),
+                           w_f=float(w_f))
+    event_rows, event_gallery = _event_views(result)
+    people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
+    events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
+    profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3)]
+                    for e in result.profile.entries]
+    remove_workdir(workdir)
+    folder = new_workdir("mvl-album-")
+    (folder / "profile.json").write_text(profile_json(result), encoding="utf-8")
+    (folder / "profile.csv").write_text(profile_csv(result), encoding="utf-8")
+    state = {"photos": [p.thumbnail for p in result.photos], "names": [p.name for p in result.photos],
+             "categories": {e.category: e.photos for e in result.profile.entries},
+             "private": set(result.private)}
+    choices = [e.category for e in result.profile.entries]
+    return (_summary(result, float(window_minutes), float(threshold)), event_rows, event_gallery, people,
+            profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
+            profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
+            [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))
+
+
+@request("photos_behind_category")
+def photos_behind(ctx: AppContext, category, state):
+    if not state or not category:
+        return []
+    return [(state["photos"][i], state["names"][i] + (" (private)" if i in state["private"] else ""))
+            for i in state["categories"].get(category, ())]
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown(
+        f"A gallery in, an interest profile out: every photo through the scene model, the object detector "
+        f"and the faces, the stream split into events, people found, and the categories the photos imply. "
+        f"Limits: {MAX_PHOTOS} photos (more: the first {MAX_PHOTOS} are processed; the command line "
+        f"`python -m pipelines.album` takes any number); a .zip may hold {MAX_ZIP_MEMBERS} files and unpack "
+        f"to {MAX_ZIP_TOTAL // 2**20} MB, no member compressed more than {MAX_ZIP_RATIO}:1; archives inside "
+        "archives, paths outside the archive and non-photos are skipped and listed; duplicates are processed "
+        "once. Capture time: EXIF DateTimeOriginal with its offset (uploads carry no usable file time: photos "
+        "without EXIF are ordered by name). Your photos stay in this session; its files are deleted after."
+    )
+    album_state = gr.State(None)
+    album_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
+    with gr.Row():
+        album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath", elem_id="album-files")
+        album_folder = gr.File(label="Or a folder", file_count="directory", type="filepath")
+    with gr.Row():
+        window = gr.Slider(5, 720, value=60, step=5, label="Event time window (minutes)")
+        event_threshold = gr.Slider(0.0005, 0.02, value=0.003, step=0.0005, label="Scene distance threshold")
+        w_f_in = gr.Slider(0, 1, value=0.5, step=0.05, label="w_f: weight of scenes against objects")
+    album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
+    album_summary = gr.Markdown(elem_id="album-summary")
+    with gr.Row():
+        profile_plot = gr.Plot(label="Profile")
+        profile_table = gr.Dataframe(headers=["category", "group", "photos", "events", "mean score"],
+                                     label="Profile (each category opens its photos below)", interactive=False,
+                                     elem_id="profile-table")
+    category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
+                                allow_custom_value=True)  # the choices are this session's categories
+    category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200)
+    events_table = gr.Dataframe(headers=["event", "start", "end", "photos", "scenes", "objects"],
+                                label="Events", interactive=False, wrap=True, elem_id="events-table")
+    events_gallery = gr.Gallery(label="A photo of each event", columns=8, height=200)
+    people_gallery = gr.Gallery(label="People (faces grouped across the album)", columns=8, height=180)
+    album_exports = gr.File(label="Export: profile.json and profile.csv", file_count="multiple", interactive=False)
+    album_run.click(
+        bind(ctx, run_album), [album_files, album_folder, window, event_threshold, w_f_in, album_dir],
+        [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
+         category_pick, album_exports, album_state, album_dir],
+        api_name="analyse_album", concurrency_limit=1,
+    )
+    category_pick.change(bind(ctx, photos_behind), [category_pick, album_state], category_photos,
+                         api_name="photos_behind_category")

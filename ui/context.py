@@ -1,0 +1,50 @@
+"""What every tab's handlers share, built once per app: no per-request state lives here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.catalog import Catalog
+from models.hub import ModelHub
+from models.store import ModelStore
+from pipelines.common.calibration import sample_photo_paths
+from pipelines.common.hub import open_hub
+from pipelines.faces.saved import SavedGalleries
+from pipelines.lab.records import CardEvaluation, read_evaluations
+
+EXAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
+FACE_EXAMPLES = ("astronaut.png", "coffee.png")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("MVL_DATA_DIR") or Path.home() / ".local" / "share" / "mobile-vision-lab")
+
+
+@dataclass(frozen=True)
+class AppContext:
+    hub: ModelHub
+    evaluations: dict[str, CardEvaluation]  # computed by python -m pipelines.lab.evaluate, not per page view
+    saved: SavedGalleries
+    examples_dir: Path
+    names: frozenset[str] = field(default=frozenset())  # model names a request may log
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.hub.store.catalog
+
+    @classmethod
+    def create(cls, store: ModelStore | None = None) -> AppContext:
+        hub = open_hub(store)
+        catalog = hub.store.catalog
+        names = frozenset({c.name for c in catalog} | set(catalog.displays("face_detection")))
+        return cls(hub, read_evaluations(), SavedGalleries(default_data_dir() / "galleries.sqlite"),
+                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names)
+
+    def examples(self, names: tuple[str, ...]) -> list[list[str]]:
+        """scikit-image's bundled photos as example inputs, copied where Gradio may serve them."""
+        samples = {p.name: p for p in sample_photo_paths()}
+        return [[str(shutil.copy(samples[n], self.examples_dir / n))] for n in names if n in samples]

@@ -1,0 +1,276 @@
+"""The Faces tab: faces found, aligned, embedded and matched with the session's gallery; enrolment, people
+across photos, and an opt-in saved gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.common.photos import read_photo
+from pipelines.faces.errors import FaceError
+from pipelines.faces.gallery import Gallery, export_json, match_faces
+from pipelines.faces.pipeline import (
+    FacePipeline,
+    group_analyses,
+    match_threshold,
+    person_embeddings,
+)
+from pipelines.lab.photo import THREAD_CHOICES
+from pipelines.vision.face_detection import DetectorOptions
+from ui.context import FACE_EXAMPLES, AppContext
+from ui.figures import draw_landmarks
+from ui.format import PHONE_HEADERS, gallery_rows, phone_latency_rows, phone_markdown
+from ui.requests import bind, request
+from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
+
+MAX_GROUP_PHOTOS = 20
+
+
+def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces) -> DetectorOptions:
+    return DetectorOptions(int(min_face), (float(p_net), float(r_net), float(o_net)), int(shorter_side), int(max_faces))
+
+
+def _summary(analysis, detector: str, embedder: str, options: DetectorOptions, gallery: Gallery, comparable: bool):
+    faces = analysis.detections.faces
+    lines = [f"**{len(faces)} face(s)** found by {detector}" if faces else
+             f"**No face found** by {detector} (none at least {options.min_face} px)."]
+    if analysis.detections.skipped:
+        lines.append(f"{analysis.detections.skipped} more face(s) skipped: the {options.max_faces} largest are shown.")
+    if analysis.detections.downscale < 1:
+        lines.append(f"The photo was downscaled to {analysis.detections.downscale:.0%} first (shorter side "
+                     f"{options.max_shorter_side} px, the reference app's setting).")
+    present = faces[0].landmarks_present if faces else (True,) * 5
+    if faces and not all(present):
+        lines.append("This detector gives no mouth corners: faces are aligned on the eyes and the nose.")
+    if not comparable:
+        lines.append(f"Your gallery holds {gallery.card} embeddings; {embedder} is another network, so these faces "
+                     "are not compared with it.")
+    lines.append(f"Match threshold for {embedder}: cosine {analysis.threshold:.3f}, the value that best separates "
+                 "same-person from different-person pairs of the labeled LFW photos (faces_lfw).")
+    return "\n\n".join(lines)
+
+
+@request("find_faces")
+def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
+               threads, gallery):
+    if not path:
+        raise gr.Error("Upload a photo first (or click an example).")
+    gallery = gallery or Gallery()
+    photo = read_photo(path)
+    options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+    analysis = FacePipeline.load(ctx.hub, detector, embedder, int(threads))(photo.image, options)
+    comparable = not gallery.entries or gallery.space == analysis.embeddings.space
+    matches = match_faces(gallery if comparable else Gallery(), analysis.embeddings, analysis.threshold)
+    faces = analysis.detections.faces
+    annotations = [(tuple(int(round(v)) for v in f.box), f"face {i + 1}: {m.describe()}")
+                   for i, (f, m) in enumerate(zip(faces, matches))]
+    crops = [(crop, f"face {i + 1} · score {f.score:.2f} · {m.describe()}")
+             for i, (crop, f, m) in enumerate(zip(analysis.crops, faces, matches))]
+    latency = [[stage, round(ms, 2)] for stage, ms in analysis.stage_ms]
+    cards = [c for c in ctx.catalog if c.display == detector or c.name == embedder]
+    phone = [row for card in cards for row in phone_latency_rows(card)]
+    state = {"crops": analysis.crops, "embeddings": analysis.embeddings}
+    return ((draw_landmarks(photo.image, faces), annotations), crops,
+            _summary(analysis, detector, embedder, options, gallery, comparable), latency, phone,
+            phone_markdown(tuple(cards)), state)
+
+
+@request("enroll_face")
+def enroll_face(ctx: AppContext, number, name, last, gallery):
+    gallery = gallery or Gallery()
+    if not last or not len(last["crops"]):
+        raise gr.Error("Find faces in a photo first; then enroll one of them by its number.")
+    index = int(number or 0) - 1
+    if not 0 <= index < len(last["crops"]):
+        raise gr.Error(f"There are faces 1 to {len(last['crops'])} in the last photo.")
+    gallery = gallery.enroll(name or "", last["embeddings"], index, last["crops"][index])
+    return gallery, gallery_rows(gallery)
+
+
+@request("enroll_photos")
+def enroll_photos(ctx: AppContext, paths, name, detector, embedder, min_face, p_net, r_net, o_net, shorter_side,
+                  max_faces, threads, gallery):
+    gallery = gallery or Gallery()
+    if not paths:
+        raise gr.Error("Upload one or more reference photos of the person.")
+    options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+    faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
+    for path in paths:
+        analysis = faces_of(read_photo(path).image, options)
+        count = len(analysis.detections.faces)
+        if count != 1:
+            raise FaceError(
+                f"{Path(path).name} has {'no face' if count == 0 else f'{count} faces'}: a reference photo must show "
+                "exactly one. For a group photo, use Find faces and enroll the right face by its number"
+            )
+        gallery = gallery.enroll(name or "", analysis.embeddings, 0, analysis.crops[0])
+    return gallery, gallery_rows(gallery)
+
+
+@request("forget_person")
+def forget(ctx: AppContext, name, gallery):
+    gallery = (gallery or Gallery()).forget((name or "").strip())
+    return gallery, gallery_rows(gallery)
+
+
+@request("save_gallery")
+def save_gallery(ctx: AppContext, gallery):
+    return ctx.saved.save(gallery or Gallery())
+
+
+@request("load_gallery")
+def load_gallery(ctx: AppContext, key):
+    gallery = ctx.saved.load(key or "")
+    return gallery, gallery_rows(gallery)
+
+
+@request("delete_saved_gallery")
+def delete_saved(ctx: AppContext, key):
+    ctx.saved.delete(key or "")
+    return "The saved gallery was deleted from this server."
+
+
+@request("export_gallery")
+def export_gallery(ctx: AppContext, gallery, workdir):
+    gallery = gallery or Gallery()
+    if not gallery.entries:
+        raise gr.Error("The gallery is empty: enroll someone first.")
+    remove_workdir(workdir)
+    folder = new_workdir("mvl-export-")
+    path = folder / "face_gallery.json"
+    path.write_text(export_json(gallery), encoding="utf-8")
+    return str(path), str(folder)
+
+
+@request("group_faces")
+def group_faces(ctx: AppContext, paths, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
+                threads, gallery):
+    if not paths:
+        raise gr.Error("Upload several photos to group their faces into people.")
+    if len(paths) > MAX_GROUP_PHOTOS:
+        raise gr.Error(f"At most {MAX_GROUP_PHOTOS} photos at a time here (the Album tab takes more).")
+    options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
+    faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
+    analyses = [faces_of(read_photo(path).image, options) for path in paths]
+    files = [Path(path).name for path in paths]
+    threshold = match_threshold(embedder)
+    people = group_analyses(analyses, threshold)
+    gallery = gallery or Gallery()
+    names = match_faces(gallery, person_embeddings(analyses, people), threshold)
+    shown = [(person.crop, f"person {person.number}: {len(person.faces)} face(s)"
+              + (f" · {m.describe()}" if gallery.entries else "")) for person, m in zip(people, names)]
+    rows = [[person.number, len(person.faces), len(person.photos), ", ".join(sorted({files[p] for p in person.photos}))]
+            for person in people]
+    return shown, rows
+
+
+def _detection_controls(ctx: AppContext):
+    catalog = ctx.catalog
+    detector = gr.Dropdown(list(catalog.displays("face_detection")), value=catalog.default("face_detection"),
+                           label="Face detector")
+    embedder = gr.Dropdown([(f"{c.display}: {c.variant}", c.name) for c in catalog.for_task("face_embedding")],
+                           value=catalog.default("face_embedding"), label="Face embedder", allow_custom_value=True)
+    defaults = DetectorOptions()
+    min_face = gr.Slider(12, 400, value=defaults.min_face, step=1,
+                         label="Minimum face (px, longer side, on the downscaled photo)")
+    with gr.Row():
+        p_net, r_net, o_net = (gr.Slider(0.1, 0.99, value=v, step=0.01, label=f"{stage} threshold")
+                               for stage, v in zip(("P-Net", "R-Net", "O-Net"), defaults.thresholds))
+    shorter_side = gr.Slider(200, 2000, value=defaults.max_shorter_side, step=10,
+                             label="Downscale: shorter side at most (px)")
+    max_faces = gr.Slider(1, 100, value=20, step=1, label="At most this many faces (the largest)")
+    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+    return [detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads]
+
+
+def _gallery_section(ctx: AppContext, face_gallery: gr.State, last_faces: gr.State, options_in: list):
+    gr.Markdown("### Your gallery (this session only)")
+    with gr.Row():
+        face_number = gr.Number(1, label="Face #", precision=0, minimum=1)
+        face_name = gr.Textbox(label="Name", placeholder="who is it?")
+        enroll = gr.Button("Enroll this face", elem_id="enroll")
+    with gr.Row():
+        reference_photos = gr.File(label="Or reference photos of one person (one face each)", file_count="multiple",
+                                   type="filepath")
+        enroll_refs = gr.Button("Enroll from photos")
+    enrolled = gr.Dataframe(headers=["name", "faces", "embedder"], label="Enrolled", interactive=False,
+                            elem_id="enrolled")
+    with gr.Row():
+        forget_name = gr.Textbox(label="Forget a person", placeholder="name")
+        forget_button = gr.Button("Forget")
+    enroll.click(bind(ctx, enroll_face), [face_number, face_name, last_faces, face_gallery], [face_gallery, enrolled],
+                 api_name="enroll_face")
+    enroll_refs.click(bind(ctx, enroll_photos), [reference_photos, face_name] + options_in + [face_gallery],
+                      [face_gallery, enrolled], api_name="enroll_photos")
+    forget_button.click(bind(ctx, forget), [forget_name, face_gallery], [face_gallery, enrolled],
+                        api_name="forget_person")
+    return enrolled
+
+
+def _saving_section(ctx: AppContext, face_gallery: gr.State, enrolled):
+    export_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
+    with gr.Accordion("Keep or export the gallery (opt-in)", open=False):
+        gr.Markdown("Nothing is kept unless you press Save. Saving writes the names, embeddings and aligned "
+                    "crops to this server's SQLite file and gives you a key; only that key loads or deletes "
+                    "it. Export downloads the same as JSON.")
+        with gr.Row():
+            save_button = gr.Button("Save gallery")
+            saved_key = gr.Textbox(label="Your key (keep it; it is not shown again)", interactive=False,
+                                   elem_id="saved-key")
+        with gr.Row():
+            key_in = gr.Textbox(label="Key", type="password")
+            load_button = gr.Button("Load saved gallery")
+            delete_button = gr.Button("Delete saved gallery", variant="stop")
+        deleted_note = gr.Markdown()
+        export_button = gr.Button("Export gallery (JSON)")
+        export_file = gr.File(label="Export", interactive=False)
+    save_button.click(bind(ctx, save_gallery), [face_gallery], [saved_key], api_name="save_gallery")
+    load_button.click(bind(ctx, load_gallery), [key_in], [face_gallery, enrolled], api_name="load_gallery")
+    delete_button.click(bind(ctx, delete_saved), [key_in], [deleted_note], api_name="delete_saved_gallery")
+    export_button.click(bind(ctx, export_gallery), [face_gallery, export_dir], [export_file, export_dir],
+                        api_name="export_gallery")
+
+
+def _people_section(ctx: AppContext, face_gallery: gr.State, options_in: list):
+    gr.Markdown("### People across several photos")
+    group_in = gr.File(label=f"Photos (up to {MAX_GROUP_PHOTOS})", file_count="multiple", type="filepath",
+                       elem_id="group-input")
+    group_button = gr.Button("Group faces into people", elem_id="group-faces")
+    people_shown = gr.Gallery(label="One face per person", columns=6, height=200)
+    people_table = gr.Dataframe(headers=["person", "faces", "photos", "in"], label="People", interactive=False)
+    group_button.click(bind(ctx, group_faces), [group_in] + options_in + [face_gallery], [people_shown, people_table],
+                       api_name="group_faces")
+
+
+def build(ctx: AppContext, face_gallery: gr.State) -> None:
+    gr.Markdown(
+        "Faces found by a detector, aligned to the 112x112 five-point template, embedded and matched with "
+        "your gallery. Enrolled faces live in this session only; saving is your choice (below). Defaults "
+        "are the reference app's: MTCNN thresholds 0.6 / 0.7 / 0.7, the photo downscaled so its shorter "
+        "side is at most 600 px, and a minimum face of 96 px on that photo (lower it for group photos)."
+    )
+    last_faces = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            faces_in = gr.File(label="Photo", file_count="single", type="filepath", elem_id="faces-input")
+            examples = ctx.examples(FACE_EXAMPLES)
+            if examples:
+                gr.Examples(examples, inputs=[faces_in], label="Example photos", cache_examples=False)
+            options_in = _detection_controls(ctx)
+            find = gr.Button("Find faces", variant="primary", elem_id="find-faces")
+        with gr.Column(scale=2):
+            faces_shown = gr.AnnotatedImage(label="Faces (boxes) and landmarks (dots)", elem_id="faces-image")
+            faces_summary = gr.Markdown(elem_id="faces-summary")
+            face_crops = gr.Gallery(label="Aligned 112x112 crops, as the embedder sees them", columns=6,
+                                    height=240, elem_id="face-crops")
+            faces_latency = gr.Dataframe(headers=["stage", "ms"], label="Latency here (this host)", interactive=False)
+            faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                       label="Latency published for real phones (not measured here)")
+            faces_phone_missing = gr.Markdown()
+    enrolled = _gallery_section(ctx, face_gallery, last_faces, options_in)
+    _saving_section(ctx, face_gallery, enrolled)
+    _people_section(ctx, face_gallery, options_in)
+    find.click(bind(ctx, find_faces), [faces_in] + options_in + [face_gallery],
+               [faces_shown, face_crops, faces_summary, faces_latency, faces_phone, faces_phone_missing, last_faces],
+               api_name="find_faces")

@@ -1,0 +1,42 @@
+"""Serving: the upload limit, the health route, and the startup report of where model files come from."""
+
+from __future__ import annotations
+
+import sys
+
+import gradio as gr
+
+from models.store import ModelStore, StoreError
+from pipelines.common.photos import MAX_FILE_BYTES
+
+
+def health(store: ModelStore) -> dict:
+    """What a Space or a load balancer polls: cheap (no hashing, no model load)."""
+    missing = [card.file for card in store.catalog
+               if not card.is_derived and not any(path.is_file() for path in store.local_paths(card))]
+    return {"status": "ok", "cards": len(store.catalog.cards), "missing_model_files": missing}
+
+
+def report_model_files(store: ModelStore, out=sys.stdout) -> None:
+    """At startup: where each model file comes from (local folder, cache, download) and how long it took."""
+    print("Model files (derived fp16/int8 variants are made on first use):", file=out)
+    for card in store.catalog:
+        if card.is_derived:
+            continue
+        try:
+            resolved = store.resolve(card)
+            print(f"  {card.name:42s} {resolved.origin:13s} {resolved.seconds:6.2f} s  {resolved.path}", file=out)
+        except StoreError as exc:
+            print(f"  {card.name:42s} UNAVAILABLE: {exc}", file=out)
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, block: bool = True, **launch_kwargs):
+    """Launch with the upload limit and the health route; blocks unless told not to."""
+    from fastapi.responses import JSONResponse
+
+    server, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True,
+                                 max_file_size=MAX_FILE_BYTES, **launch_kwargs)
+    server.add_api_route("/healthz", lambda: JSONResponse(health(demo.mvl_store)), methods=["GET"])
+    if block:
+        demo.block_thread()
+    return url

@@ -1,0 +1,117 @@
+"""The Your-model tab: an uploaded .onnx or .tflite classifier measured, run on a photo and, for ONNX,
+derived to fp16 / int8 variants; everything in the session's own folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.common.photos import read_photo
+from pipelines.lab.custom_model import (
+    MAX_MODEL_BYTES,
+    OUTPUT_KINDS,
+    RESIZES,
+    SCALINGS,
+    CustomModel,
+    CustomRun,
+    Form,
+    derive_variants,
+    load_custom_model,
+    run_custom,
+)
+from pipelines.lab.photo import THREAD_CHOICES
+from ui.context import EXAMPLE_PHOTOS, AppContext
+from ui.format import STATS_HEADERS, stats_rows
+from ui.requests import bind, request
+from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
+
+
+def _summary(custom: CustomModel, run: CustomRun) -> str:
+    card = custom.card
+    return "\n".join([
+        f"### {card.display} ({card.runtime}, {card.bytes / 1e6:.2f} MB)",
+        f"- input used: {card.input.describe()}",
+        f"- output: {card.output.classes} scores read as {card.output.kind}"
+        + ("; output 0 is 'background'" if card.output.background_class else ""),
+        f"- {custom.stats.params / 1e6:.3f} M parameters, {custom.stats.macs / 1e6:.1f} M multiply-adds",
+        f"- inference here: {run.inference_ms:.2f} ms (median of 10 warm runs, {run.threads} thread(s))",
+    ] + [f"- {note}" for note in custom.notes] + (
+        ["- derived variants are made for ONNX models only"] if card.runtime != "onnx" else []))
+
+
+@request("your_model")
+def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, width, channels, scaling, resize,
+               output_kind, threads, previous_workdir):
+    if not model_path:
+        raise gr.Error("Upload an .onnx or .tflite classifier first.")
+    if not photo_path:
+        raise gr.Error("Upload a photo to run the model on (or click an example).")
+    remove_workdir(previous_workdir)
+    workdir = new_workdir("mvl-upload-")
+    try:
+        photo = read_photo(photo_path)
+        form = Form(int(height), int(width), channels, scaling, resize, output_kind)
+        custom = load_custom_model(Path(model_path), Path(labels_path) if labels_path else None, form,
+                                   workdir, int(threads))
+        run = run_custom(custom, photo, int(threads))
+        derived = derive_variants(custom, photo, int(threads))
+    except Exception:
+        remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
+        raise
+    derived_rows = [
+        [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2), round(d.inference_ms, 2),
+         round(d.agreement_pct, 1), round(d.cosine, 4)]
+        for d in derived
+    ]
+    files = [str(d.path) for d in derived if d.path]
+    return (_summary(custom, run), stats_rows(custom.stats), {p.label: p.score for p in run.result.top},
+            derived_rows, files or None, str(workdir))
+
+
+def _form():
+    with gr.Row():
+        height = gr.Number(224, label="Input height", precision=0, minimum=8, maximum=2048)
+        width = gr.Number(224, label="Input width", precision=0, minimum=8, maximum=2048)
+    channels = gr.Radio(["RGB", "BGR"], value="RGB", label="Channel order")
+    scaling = gr.Dropdown(list(SCALINGS), value=next(iter(SCALINGS)), label="Input scaling")
+    resize = gr.Dropdown(list(RESIZES), value=next(iter(RESIZES)), label="Resize")
+    output = gr.Radio(list(OUTPUT_KINDS), value="auto", label="Output",
+                      info="auto: probabilities if they are non-negative and sum to 1")
+    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+    return [height, width, channels, scaling, resize, output, threads]
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown(
+        f"Upload your own .onnx or .tflite image classifier (up to {MAX_MODEL_BYTES // 2**20} MB) with an "
+        "optional labels file (one label per line) and say how its input is scaled. The app measures its "
+        "graph, runs it on your photo, and for ONNX derives fp16, int8 dynamic and int8 static variants "
+        "(calibrated on the bundled sample photos) for download. Your model stays in your session only: "
+        "it is never added to the catalog, and its folder is deleted when you leave or upload another."
+    )
+    upload_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
+    with gr.Row():
+        with gr.Column():
+            model_file = gr.File(label="Model (.onnx or .tflite)", file_count="single", type="filepath",
+                                 elem_id="upload-model")
+            labels_file = gr.File(label="Labels (optional .txt)", file_count="single", type="filepath",
+                                  elem_id="upload-labels")
+            photo = gr.File(label="Photo", file_count="single", type="filepath", elem_id="upload-photo")
+            examples = ctx.examples(EXAMPLE_PHOTOS)
+            if examples:
+                gr.Examples(examples, inputs=[photo], label="Example photos", cache_examples=False)
+        with gr.Column():
+            form = _form()
+            run = gr.Button("Run my model", variant="primary", elem_id="upload-run")
+    summary = gr.Markdown(elem_id="upload-summary")
+    with gr.Row():
+        labels = gr.Label(num_top_classes=5, label="Top-5 on your photo", elem_id="upload-labels-out")
+        stats = gr.Dataframe(headers=STATS_HEADERS, label="Graph statistics", interactive=False)
+    derived = gr.Dataframe(
+        headers=["variant", "status", "size MB", "inference ms", "same top-1 as yours %", "output cosine"],
+        label="Derived variants (compared with your model on the 60 calibration images and your photo)",
+        interactive=False, wrap=True)
+    downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)
+    run.click(bind(ctx, run_upload), [model_file, labels_file, photo] + form + [upload_dir],
+              [summary, stats, labels, derived, downloads, upload_dir], api_name="run_uploaded_model")

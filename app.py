@@ -24,8 +24,9 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     store = ModelStore.from_env()
     report_model_files(store)
-    serve(build_app(store), host=os.environ.get("MVL_HOST", "127.0.0.1"),
-          port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    # a Space sets GRADIO_SERVER_NAME (0.0.0.0); anywhere else the app answers this machine only
+    host = os.environ.get("MVL_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    serve(build_app(store), host=host, port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
 
 
 if __name__ == "__main__":

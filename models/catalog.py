@@ -124,6 +124,31 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class RebuildSource:
+    """A public file a card's model file is rebuilt from. Found, in order: at `file` in a model folder or
+    the cache; as `member` of the installed package `package`; or downloaded from `url` (pinned). It is used
+    only when its sha256 matches."""
+
+    file: str  # where it lives in a model folder or the cache, e.g. "sources/scene/x.params"
+    sha256: str
+    url: str | None = None
+    package: str | None = None  # an installed distribution (pip) that carries it
+    member: str | None = None  # its path inside that distribution
+
+    @property
+    def name(self) -> str:
+        return self.file.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """How a card's file is rebuilt from public weights when the file itself has no public download."""
+
+    recipe: str
+    sources: tuple[RebuildSource, ...]
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     task: str
@@ -146,6 +171,7 @@ class ModelCard:
     recipe: Recipe | None = None
     stage: str | None = None  # MTCNN: "pnet", "rnet" or "onet"
     decoder: DecoderConfig | None = None  # detection cards with one network: how its outputs are decoded
+    rebuild: Rebuild | None = None  # no public download of the file: rebuilt here from public weights
 
     @property
     def is_derived(self) -> bool:
@@ -267,6 +293,28 @@ def _input(raw: dict, name: str) -> InputContract:
     return contract
 
 
+def _rebuild(entry: dict, name: str) -> Rebuild | None:
+    raw = entry.get("rebuild")
+    if raw is None:
+        return None
+    sources = []
+    for source in _require(raw, "sources", name):
+        unknown = set(source) - {"file", "sha256", "url", "package", "member"}
+        if unknown:
+            raise CatalogError(f"card {name!r}: rebuild source has unknown field(s) {', '.join(sorted(unknown))}")
+        if "file" not in source or len(source.get("sha256", "")) != 64:
+            raise CatalogError(f"card {name!r}: each rebuild source needs a file and a 64-digit sha256")
+        if ("package" in source) != ("member" in source):
+            raise CatalogError(f"card {name!r}: a rebuild source's package and member go together")
+        sources.append(RebuildSource(**source))
+    from models.rebuild import recipes  # the names only; recipes import their libraries when they run
+
+    recipe = _require(raw, "recipe", name)
+    if recipe not in recipes():
+        raise CatalogError(f"card {name!r}: rebuild.recipe = {recipe!r}, expected one of {tuple(recipes())}")
+    return Rebuild(recipe, tuple(sources))
+
+
 def _decoder(entry: dict, task: str, name: str) -> DecoderConfig | None:
     if "decoder" not in entry:
         if task == "object_detection" or (task == "face_detection" and "stage" not in entry):
@@ -351,6 +399,7 @@ def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
         io_labels=entry.get("io_labels"),
         stage=entry.get("stage"),
         decoder=_decoder(entry, task, name),
+        rebuild=_rebuild(entry, name),
     )
     if len(card.sha256) != 64:
         raise CatalogError(f"card {name!r}: sha256 must be 64 hex digits")

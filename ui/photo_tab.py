@@ -46,8 +46,8 @@ def _display_image(analysis: PhotoAnalysis):
 
 def _photo_faces(ctx: AppContext, photo, gallery: Gallery, threads: int):
     """Faces with the Faces tab's defaults, embedded in the gallery's own network when there is one."""
-    detector = ctx.catalog.default("face_detection")
-    embedder = gallery.card or ctx.catalog.default("face_embedding")
+    detector = ctx.default("face_detection")
+    embedder = gallery.card or ctx.default("face_embedding")
     faces = FacePipeline.load(ctx.hub, detector, embedder, threads)(photo.image, DetectorOptions())
     matches = match_faces(gallery, faces.embeddings, faces.threshold)
     shown = [(crop, f"face {i + 1} · {m.describe()}") for i, (crop, m) in enumerate(zip(faces.crops, matches))]
@@ -118,9 +118,9 @@ def _controls(ctx: AppContext):
     examples = ctx.examples(EXAMPLE_PHOTOS)
     if examples:
         gr.Examples(examples, inputs=[photo_in], label="Example photos (scikit-image samples)", cache_examples=False)
-    imagenet = model_picker(ctx.catalog, "classification", "ImageNet classifier")
-    scene = model_picker(ctx.catalog, "scene", "Scene model")
-    objects = model_picker(ctx.catalog, "object_detection", "Object detector (COCO)")
+    imagenet = model_picker(ctx, "classification", "ImageNet classifier")
+    scene = model_picker(ctx, "scene", "Scene model")
+    objects = model_picker(ctx, "object_detection", "Object detector (COCO)")
     with gr.Row():
         score = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Object score threshold", info="reference system: 0.3")
         iou = gr.Slider(0.1, 0.9, value=0.45, step=0.05, label="NMS IoU threshold")

@@ -8,9 +8,23 @@ import gradio as gr
 
 from models.catalog import Catalog
 
+UNAVAILABLE = "unavailable here"
 
-def variant_choices(catalog: Catalog, task: str, display: str) -> list[tuple[str, str]]:
-    return [(card.variant, card.name) for card in catalog.variants(task, display)]
+
+def variant_choices(ctx, task: str, display: str) -> list[tuple[str, str]]:
+    """(label, card name) of a model's variants; those whose file cannot be had here say so and why."""
+    return [(card.variant if ctx.available(card.name) else f"{card.variant} ({UNAVAILABLE}: {ctx.why_unavailable(card.name)})",
+             card.name) for card in ctx.catalog.variants(task, display)]
+
+
+def model_choices(ctx, task: str) -> list[tuple[str, str]]:
+    """(label, display name) of a task's models; a model none of whose variants can be had is marked."""
+    catalog: Catalog = ctx.catalog
+    choices = []
+    for display in catalog.displays(task):
+        names = [c.name for c in catalog.variants(task, display)] if task != "face_detection" else [display]
+        choices.append((display if any(ctx.available(n) for n in names) else f"{display} ({UNAVAILABLE})", display))
+    return choices
 
 
 @dataclass(frozen=True)
@@ -19,17 +33,18 @@ class ModelPicker:
     card: gr.Dropdown  # the chosen variant's card name: what handlers take
 
 
-def model_picker(catalog: Catalog, task: str, label: str, default: str | None = None) -> ModelPicker:
-    """Two dropdowns; changing the model offers its variants, the first selected. API callers may name any
-    card in the second (the pipelines check it)."""
-    card = catalog[default or catalog.default(task)]
-    model = gr.Dropdown(list(catalog.displays(task)), value=card.display, label=label)
-    variant = gr.Dropdown(variant_choices(catalog, task, card.display), value=card.name, label="Precision",
+def model_picker(ctx, task: str, label: str, default: str | None = None) -> ModelPicker:
+    """Two dropdowns; changing the model offers its variants, the first that can be had selected. API callers
+    may name any card in the second (the pipelines check it)."""
+    card = ctx.catalog[default or ctx.default(task)]
+    model = gr.Dropdown(model_choices(ctx, task), value=card.display, label=label)
+    variant = gr.Dropdown(variant_choices(ctx, task, card.display), value=card.name, label="Precision",
                           allow_custom_value=True)
 
     def on_model(display):
-        choices = variant_choices(catalog, task, display)
-        return gr.Dropdown(choices=choices, value=choices[0][1])
+        choices = variant_choices(ctx, task, display)
+        usable = [name for _, name in choices if ctx.available(name)] or [choices[0][1]]
+        return gr.Dropdown(choices=choices, value=usable[0])
 
     model.change(on_model, model, variant, api_visibility="private")
     return ModelPicker(model, variant)

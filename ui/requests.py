@@ -32,7 +32,9 @@ def sentence(exc: Exception | str) -> str:
 def user_error(exc: Exception) -> gr.Error:
     if isinstance(exc, PhotoError):
         return gr.Error(f"This photo cannot be used: {sentence(exc)}")
-    if isinstance(exc, (StoreError, BackendError)):
+    if isinstance(exc, StoreError):
+        return gr.Error(f"The model could not be loaded: {sentence(exc.person)}")
+    if isinstance(exc, BackendError):
         return gr.Error(f"The model could not be loaded: {sentence(exc)}")
     return gr.Error(sentence(exc))
 

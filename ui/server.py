@@ -11,10 +11,21 @@ from pipelines.common.photos import MAX_FILE_BYTES
 
 
 def health(store: ModelStore) -> dict:
-    """What a Space or a load balancer polls: cheap (no hashing, no model load)."""
-    missing = [card.file for card in store.catalog
+    """What a Space or a load balancer polls: cheap (no hashing, no model load). "ok" only when every card
+    can be had; "degraded" names the cards that cannot and what each task loses."""
+    catalog = store.catalog
+    missing = [card.file for card in catalog
                if not card.is_derived and not any(path.is_file() for path in store.local_paths(card))]
-    return {"status": "ok", "cards": len(store.catalog.cards), "missing_model_files": missing}
+    unavailable = {card.name: availability.how for card in catalog
+                   if not (availability := store.availability(card)).available}
+    losses = {}
+    for task in dict.fromkeys(card.task for card in catalog):
+        cards = catalog.for_task(task)
+        lost = [card.name for card in cards if card.name in unavailable]
+        if lost:
+            losses[task] = f"{len(lost)} of {len(cards)} cards unavailable: {', '.join(lost)}"
+    return {"status": "degraded" if unavailable else "ok", "cards": len(catalog.cards),
+            "missing_model_files": missing, "unavailable": unavailable, "tasks_losing": losses}
 
 
 def report_model_files(store: ModelStore, out=sys.stdout) -> None:

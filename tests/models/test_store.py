@@ -59,8 +59,11 @@ def test_missing_everywhere_without_download_names_the_file_and_the_fix(tmp_path
 
 def test_missing_file_without_public_download_says_so(tmp_path):
     store = ModelStore([tmp_path], cache_dir=tmp_path / "cache", allow_download=True)
-    with pytest.raises(ModelFileMissingError, match="no public download"):
-        store.resolve("efficientnet_lite0.fp32_onnx")
+    with pytest.raises(ModelFileMissingError, match="no public download") as refused:
+        store.resolve("retinaface_slim.fp32_onnx")
+    # what a person is told names the model and what to do, never a server path
+    assert refused.value.person.startswith("RetinaFace-1MB slim (fp32) is not available on this server")
+    assert "Choose another model" in refused.value.person and str(tmp_path) not in refused.value.person
 
 
 def test_wrong_checksum_names_the_file(tmp_path):

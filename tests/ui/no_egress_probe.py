@@ -1,4 +1,4 @@
-"""Run by tests/test_serving.py in a fresh process: every outbound connection and name lookup that is not
+"""Run by tests/ui/test_serving.py in a fresh process: every outbound connection and name lookup that is not
 loopback is refused and recorded from the first import on; then the app is built, launched and given a
 request of every kind. Prints the recorded attempts as JSON on the last line."""
 
@@ -7,32 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
-ATTEMPTS = []
-_connect, _connect_ex, _lookup = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
-
-
-def _loopback(host) -> bool:
-    return str(host) in ("localhost", "::1") or str(host).startswith("127.")
-
-
-def _guard(sock, address):
-    if sock.family != socket.AF_UNIX and isinstance(address, tuple) and not _loopback(address[0]):
-        ATTEMPTS.append(str(address[0]))
-        raise OSError(f"blocked: {address}")
-
-
-socket.socket.connect = lambda s, a: _guard(s, a) or _connect(s, a)
-socket.socket.connect_ex = lambda s, a: _guard(s, a) or _connect_ex(s, a)
-
-
-def _getaddrinfo(host, *args, **kwargs):
-    if host is not None and not _loopback(host):
-        ATTEMPTS.append(str(host))
-        raise socket.gaierror(f"blocked: {host}")
-    return _lookup(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _getaddrinfo
+import egress_guard  # noqa: F401  (first: sockets are guarded before anything else is imported)
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -75,7 +50,7 @@ def main() -> None:
     finally:
         client.close()
         demo.close()
-    print(json.dumps(ATTEMPTS))
+    print(json.dumps(egress_guard.ATTEMPTS))
 
 
 if __name__ == "__main__":

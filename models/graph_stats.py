@@ -251,3 +251,94 @@ def graph_stats(path: Path | str, runtime: str, input_shape: tuple[int, ...] | N
     if runtime == "tflite":
         return tflite_stats(path)
     raise GraphStatsError(f"no graph reader for runtime {runtime!r}")
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorMemory:
+    """What a graph's tensors need for one image, from the shapes alone (nothing is run)."""
+
+    largest_bytes: int
+    largest: str  # the tensor, and the operator that makes it
+    total_bytes: int  # the weights plus the peak of the activations alive at once, in graph order
+    unknown: int  # tensors whose shape could not be worked out statically
+
+
+_ONNX_ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
+
+
+def _peak_activations(graph, sizes: dict[str, int]) -> int:
+    """Walk the nodes in order: a tensor lives from its node until its last reader (as a runtime frees it)."""
+    last_use = {name: i for i, node in enumerate(graph.node) for name in node.input}
+    outputs = {o.name for o in graph.output}
+    live: dict[str, int] = {}
+    peak = 0
+    for i, node in enumerate(graph.node):
+        for name in node.output:
+            live[name] = sizes.get(name, 0)
+        peak = max(peak, sum(live.values()))
+        for name in node.input:
+            if last_use.get(name) == i and name not in outputs:
+                live.pop(name, None)
+    return peak
+
+
+def onnx_memory(path: Path | str, input_shape: tuple[int, ...] | None = None) -> TensorMemory:
+    """Shape inference with data propagation (so shapes computed from constants are known), the first
+    input fixed to `input_shape` where the graph leaves it open."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf's own decode errors
+        raise GraphStatsError(f"{Path(path).name} is not an ONNX graph: {exc}") from exc
+    if input_shape and model.graph.input:
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        for dim, value in zip(dims, input_shape):
+            if not dim.HasField("dim_value"):
+                dim.Clear()
+                dim.dim_value = value
+    try:
+        graph = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    except Exception as exc:  # onnx raises its own error types
+        raise GraphStatsError(f"shape inference failed on {Path(path).name}: {exc}") from exc
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    sizes, largest, largest_name, unknown = {}, 0, "", 0
+    for info in list(graph.value_info) + list(graph.output):
+        tensor = info.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+        if not tensor.HasField("shape") or min(dims, default=1) < 0:
+            unknown += 1
+            continue
+        sizes[info.name] = int(np.prod(dims, dtype=np.float64)) * _ONNX_ITEMSIZE.get(tensor.elem_type, 4)
+        if sizes[info.name] > largest:
+            largest, largest_name = sizes[info.name], f"{info.name} ({producers.get(info.name, 'output')}, {dims})"
+    weights = sum(int(np.prod(t.dims, dtype=np.float64)) * _ONNX_ITEMSIZE.get(t.data_type, 4)
+                  for t in graph.initializer)
+    return TensorMemory(largest, largest_name, weights + _peak_activations(graph, sizes), unknown)
+
+
+def tflite_memory(path: Path | str) -> TensorMemory:
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path))  # reads the flatbuffer; allocates no tensors yet
+    except Exception as exc:  # LiteRT's own error text
+        raise GraphStatsError(f"LiteRT cannot read {Path(path).name}: {exc}") from exc
+    largest, largest_name, total = 0, "", 0
+    for t in interpreter.get_tensor_details():
+        size = int(np.prod(t["shape"], dtype=np.float64)) * np.dtype(t["dtype"]).itemsize
+        total += size
+        if size > largest:
+            largest, largest_name = size, f"{t['name']} {[int(d) for d in t['shape']]}"
+    return TensorMemory(largest, largest_name, total, 0)
+
+
+def graph_memory(path: Path | str, runtime: str, input_shape: tuple[int, ...] | None = None) -> TensorMemory:
+    if runtime == "onnx":
+        return onnx_memory(path, input_shape)
+    if runtime == "tflite":
+        return tflite_memory(path)
+    raise GraphStatsError(f"no graph reader for runtime {runtime!r}")

@@ -14,6 +14,7 @@ from models.store import Availability, ModelStore
 from pipelines.common.calibration import sample_photo_paths
 from pipelines.common.hub import open_hub
 from pipelines.faces.saved import SavedGalleries
+from pipelines.lab.sandbox import SandboxLimits
 from pipelines.lab.records import CardEvaluation, read_evaluations
 
 EXAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
@@ -32,6 +33,7 @@ class AppContext:
     examples_dir: Path
     names: frozenset[str] = field(default=frozenset())  # model names a request may log
     availability: dict[str, Availability] = field(default_factory=dict)  # per card, as the app started
+    upload_limits: SandboxLimits = field(default_factory=SandboxLimits.from_env)  # for uploaded models
 
     @property
     def catalog(self) -> Catalog:

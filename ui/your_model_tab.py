@@ -7,19 +7,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.common.photos import read_photo
-from pipelines.lab.custom_model import (
-    MAX_MODEL_BYTES,
-    OUTPUT_KINDS,
-    RESIZES,
-    SCALINGS,
-    CustomModel,
-    CustomRun,
-    Form,
-    derive_variants,
-    load_custom_model,
-    run_custom,
-)
+from pipelines.lab.custom_model import MAX_MODEL_BYTES, OUTPUT_KINDS, RESIZES, SCALINGS, Form, UploadReport
+from pipelines.lab.sandbox import run_upload as run_in_worker
 from pipelines.lab.photo import THREAD_CHOICES
 from ui.context import EXAMPLE_PHOTOS, AppContext
 from ui.format import STATS_HEADERS, stats_rows
@@ -27,17 +16,16 @@ from ui.requests import bind, request
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 
-def _summary(custom: CustomModel, run: CustomRun) -> str:
-    card = custom.card
+def _summary(report: UploadReport) -> str:
     return "\n".join([
-        f"### {card.display} ({card.runtime}, {card.bytes / 1e6:.2f} MB)",
-        f"- input used: {card.input.describe()}",
-        f"- output: {card.output.classes} scores read as {card.output.kind}"
-        + ("; output 0 is 'background'" if card.output.background_class else ""),
-        f"- {custom.stats.params / 1e6:.3f} M parameters, {custom.stats.macs / 1e6:.1f} M multiply-adds",
-        f"- inference here: {run.inference_ms:.2f} ms (median of 10 warm runs, {run.threads} thread(s))",
-    ] + [f"- {note}" for note in custom.notes] + (
-        ["- derived variants are made for ONNX models only"] if card.runtime != "onnx" else []))
+        f"### {report.display} ({report.runtime}, {report.bytes / 1e6:.2f} MB)",
+        f"- input used: {report.input}",
+        f"- output: {report.outputs} scores read as {report.output_kind}"
+        + ("; output 0 is 'background'" if report.background else ""),
+        f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds",
+        f"- inference here: {report.inference_ms:.2f} ms (median of 10 warm runs, {report.threads} thread(s))",
+    ] + [f"- {note}" for note in report.notes] + (
+        ["- derived variants are made for ONNX models only"] if report.runtime != "onnx" else []))
 
 
 @request("your_model")
@@ -50,23 +38,20 @@ def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, wid
     remove_workdir(previous_workdir)
     workdir = new_workdir("mvl-upload-")
     try:
-        photo = read_photo(photo_path)
         form = Form(int(height), int(width), channels, scaling, resize, output_kind)
-        custom = load_custom_model(Path(model_path), Path(labels_path) if labels_path else None, form,
-                                   workdir, int(threads))
-        run = run_custom(custom, photo, int(threads))
-        derived = derive_variants(custom, photo, int(threads))
+        # the server never loads an uploaded graph: a limited worker process does everything with it
+        report = run_in_worker(Path(model_path), Path(labels_path) if labels_path else None, Path(photo_path),
+                               form, workdir, int(threads), ctx.upload_limits)
     except Exception:
         remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
         raise
     derived_rows = [
         [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2), round(d.inference_ms, 2),
          round(d.agreement_pct, 1), round(d.cosine, 4)]
-        for d in derived
+        for d in report.derived
     ]
-    files = [str(d.path) for d in derived if d.path]
-    return (_summary(custom, run), stats_rows(custom.stats), {p.label: p.score for p in run.result.top},
-            derived_rows, files or None, str(workdir))
+    files = [str(d.path) for d in report.derived if d.path]
+    return (_summary(report), stats_rows(report.stats), dict(report.top), derived_rows, files or None, str(workdir))
 
 
 def _form():
@@ -88,7 +73,9 @@ def build(ctx: AppContext) -> None:
         "optional labels file (one label per line) and say how its input is scaled. The app measures its "
         "graph, runs it on your photo, and for ONNX derives fp16, int8 dynamic and int8 static variants "
         "(calibrated on the bundled sample photos) for download. Your model stays in your session only: "
-        "it is never added to the catalog, and its folder is deleted when you leave or upload another."
+        "it is never added to the catalog, and its folder is deleted when you leave or upload another. "
+        f"It runs in a separate worker process limited to {ctx.upload_limits.describe()}, at low priority: "
+        "a model that needs more is stopped and you are told which limit it hit."
     )
     upload_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
     with gr.Row():

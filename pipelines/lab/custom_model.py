@@ -8,8 +8,10 @@ the shared catalog.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +19,12 @@ import numpy as np
 from models import derive
 from models.backends import Backend, BackendError, backend_class
 from models.catalog import InputContract, ModelCard, OutputContract, Recipe, Source
-from models.graph_stats import GraphStats, GraphStatsError, graph_stats
+from models.graph_stats import GraphStats, GraphStatsError, LayerTypeStats, graph_stats
 from models.hub import LoadedModel
 from models.store import ResolvedFile
 from pipelines.common.calibration import calibration_inputs, calibration_photos
 from pipelines.common.ops import agreement
-from pipelines.common.photos import Photo
+from pipelines.common.photos import Photo, read_photo
 from pipelines.common.timing import time_variant
 from pipelines.vision.classification import Classification, Classifier
 
@@ -88,6 +90,13 @@ class CustomRun:
     derived: tuple[DerivedVariant, ...] = field(default=())
 
 
+def without_paths(exc: Exception, local: Path) -> str:
+    """A runtime's own error text for the person: the server's paths left out, the first line only."""
+    text = str(exc).replace(str(local), "your model").replace(str(local.parent), "")
+    text = re.sub(r"(?:/[\w.\-]+)+", "", text).splitlines()[0] if text.strip() else type(exc).__name__
+    return text.strip()[:300]
+
+
 def _image_layout(shape: tuple, form: Form, name: str) -> tuple[str, int, int, list[str]]:
     """NCHW or NHWC from where the 3 channels are; the input size from the model where it is fixed."""
     if len(shape) != 4:
@@ -151,7 +160,7 @@ def load_custom_model(model_path: Path, labels_path: Path | None, form: Form, wo
     try:
         backend = backend_class(runtime)(local, threads)
     except BackendError as exc:
-        raise CustomModelError(f"this is not a model {runtime} can load: {exc}") from None
+        raise CustomModelError(f"this is not a model {runtime} can load ({without_paths(exc, local)})") from None
     if len(backend.inputs) != 1:
         names = ", ".join(i.name for i in backend.inputs)
         raise CustomModelError(f"the model has {len(backend.inputs)} inputs ({names}); this form feeds one photo")
@@ -182,7 +191,7 @@ def load_custom_model(model_path: Path, labels_path: Path | None, form: Form, wo
     try:
         raw = probe.infer(probe.preprocess(calibration_photos("skimage_samples")[0]))
     except BackendError as exc:
-        raise CustomModelError(f"the model fails on a {height}x{width} {layout} input: {exc}") from None
+        raise CustomModelError(f"the model fails on a {height}x{width} {layout} input ({without_paths(exc, local)})") from None
     if form.output_kind == "auto":
         scores = raw.reshape(-1)
         # uint8 softmax outputs sum to 0.9..1.0 after quantization; logits are rarely all >= 0 near 1
@@ -245,3 +254,50 @@ def _with_recipe(card: ModelCard, kind: str) -> ModelCard:
                    variant=kind.replace("_", " "), derived_from=card.name,
                    recipe=Recipe(kind, "skimage_samples" if kind == "int8_static" else None))
 
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    """What the Your-model tab shows about an upload, as plain data: a worker process hands it over as JSON."""
+
+    display: str
+    runtime: str
+    bytes: int
+    input: str  # the input contract used, in words
+    outputs: int
+    output_kind: str
+    background: bool
+    stats: GraphStats
+    inference_ms: float
+    threads: int
+    notes: tuple[str, ...]
+    top: tuple[tuple[str, float], ...]
+    derived: tuple[DerivedVariant, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> UploadReport:
+        raw = json.loads(text)
+        stats = raw["stats"]
+        raw["stats"] = GraphStats(stats["file_bytes"], stats["params"], stats["macs"],
+                                  tuple(LayerTypeStats(**row) for row in stats["by_type"]))
+        raw["notes"] = tuple(raw["notes"])
+        raw["top"] = tuple((label, float(score)) for label, score in raw["top"])
+        raw["derived"] = tuple(DerivedVariant(**{**d, "path": Path(d["path"]) if d["path"] else None})
+                               for d in raw["derived"])
+        return cls(**raw)
+
+
+def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path, form: Form, workdir: Path,
+                   threads: int = 1) -> UploadReport:
+    """Everything the tab does with an upload: check and load it, run it on the photo, derive its variants."""
+    photo = read_photo(photo_path)
+    custom = load_custom_model(model_path, labels_path, form, workdir, threads)
+    run = run_custom(custom, photo, threads)
+    derived = derive_variants(custom, photo, threads)
+    card = custom.card
+    return UploadReport(card.display, card.runtime, card.bytes, card.input.describe(), card.output.classes,
+                        card.output.kind, card.output.background_class, custom.stats, run.inference_ms,
+                        run.threads, custom.notes, tuple((p.label, p.score) for p in run.result.top), derived)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.album.analysis import AlbumResult, analyse_album
-from pipelines.album.export import profile_csv, profile_json
+from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
+from pipelines.album.events import EventParams
+from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.ingest import (
     MAX_PHOTOS,
     MAX_ZIP_MEMBERS,
@@ -22,10 +23,16 @@ from ui.requests import bind, request
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 
-def _summary(result: AlbumResult, window_minutes: float, threshold: float) -> str:
-    lines = [f"**{len(result.photos)} photos, {len(result.events)} events, {len(result.people)} people.** "
-             f"Events: a photo joins the current event when it is within {window_minutes:g} minutes of one "
-             f"of its photos and their scene distance is under {threshold:g} (reference: 60 min, 0.003)."]
+def _summary(result: AlbumResult, params: EventParams) -> str:
+    dated = [t for t in result.trips if t.trip.dated]
+    undated = len(result.trips) - len(dated)
+    lines = [f"**{len(result.photos)} photos: {len(dated)} trips, {sum(len(t.trip.days) for t in dated)} days, "
+             f"{sum(len(t.trip.moments) for t in dated)} moments"
+             + (f", {undated} group(s) of photos without a capture time" if undated else "")
+             + f"; {len(result.people)} people.** A new trip starts after {params.trip_gap_hours:g} hours without "
+             "photos, or where the time zone or the place (GPS) changes; days are the camera's local dates; a "
+             f"moment ends after a gap that is long for this album's rhythm, or when the scene changes (distance "
+             f"over {params.scene_threshold:g} for photos within {params.window.total_seconds() / 60:g} minutes)."]
     decode = sum(p.decode_ms for p in result.photos)
     infer = sum(p.inference_ms for p in result.photos)
     lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
@@ -40,42 +47,57 @@ def _summary(result: AlbumResult, window_minutes: float, threshold: float) -> st
     return "\n\n".join(lines)
 
 
-def _event_views(result: AlbumResult):
-    rows = [[i + 1, e.start.isoformat(sep=" ") if e.start else "no time", e.end.isoformat(sep=" ") if e.end else "",
-             len(e.photos), ", ".join(e.scenes), ", ".join(e.objects)] for i, e in enumerate(result.events)]
+def _when(trip: TripSummary) -> str:
+    if trip.start is None:
+        return "no capture time (grouped by content and names)"
+    if trip.start.date() == trip.end.date():
+        return f"{trip.start:%Y-%m-%d %H:%M}–{trip.end:%H:%M}"
+    return f"{trip.start:%Y-%m-%d} – {trip.end:%Y-%m-%d}"
+
+
+def _trip_views(result: AlbumResult):
+    rows = []
+    for trip in result.trips:
+        days = "; ".join(f"{d.date:%a %d %b}: {len(d.photos)} photo(s), {len(d.moments)} moment(s)"
+                         for d in trip.trip.days if d.date) or f"{len(trip.trip.photos)} photo(s)"
+        rows.append([trip.name, _when(trip), days, len(trip.trip.photos), ", ".join(trip.scenes),
+                     ", ".join(trip.objects)])
     private = set(result.private)
-    gallery = [(result.photos[e.photos[0]].thumbnail, f"event {i + 1}: {len(e.photos)} photo(s)"
-                + (f", {sum(p in private for p in e.photos)} private" if private & set(e.photos) else ""))
-               for i, e in enumerate(result.events)]
+    gallery = [(result.photos[t.trip.photos[0]].thumbnail, f"{t.name}: {_when(t)}, {len(t.trip.photos)} photo(s)"
+                + (f", {sum(p in private for p in t.trip.photos)} private" if private & set(t.trip.photos) else ""))
+               for t in result.trips]
     return rows, gallery
 
 
 @request("album")
-def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w_f, workdir, progress=gr.Progress()):
-    files = [(Path(p).name, Path(p).read_bytes(), None) for p in (paths or []) + (folder_paths or [])]
+def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w_f, workdir, trip_gap_hours=48,
+              progress=gr.Progress()):
+    files = [(Path(p).name, Path(p).read_bytes()) for p in (paths or []) + (folder_paths or [])]
     if not files:
         raise gr.Error("Upload photos, a .zip of photos, or a folder.")
     album = gather(files)
+    params = EventParams(trip_gap_hours=float(trip_gap_hours), window=timedelta(minutes=float(window_minutes)),
+                         scene_threshold=float(threshold))
     result = analyse_album(ctx.hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
-                           window=timedelta(minutes=float(window_minutes)), threshold=float(threshold),
-                           w_f=float(w_f))
-    event_rows, event_gallery = _event_views(result)
+                           params=params, w_f=float(w_f))
+    event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
     profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3)]
                     for e in result.profile.entries]
     remove_workdir(workdir)
     folder = new_workdir("mvl-album-")
-    (folder / "profile.json").write_text(profile_json(result), encoding="utf-8")
-    (folder / "profile.csv").write_text(profile_csv(result), encoding="utf-8")
+    exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
+    for name, text in exports.items():
+        (folder / name).write_text(text, encoding="utf-8")
     state = {"photos": [p.thumbnail for p in result.photos], "names": [p.name for p in result.photos],
              "categories": {e.category: e.photos for e in result.profile.entries},
              "private": set(result.private)}
     choices = [e.category for e in result.profile.entries]
-    return (_summary(result, float(window_minutes), float(threshold)), event_rows, event_gallery, people,
+    return (_summary(result, params), event_rows, event_gallery, people,
             profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
             profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
-            [str(folder / "profile.json"), str(folder / "profile.csv")], state, str(folder))
+            [str(folder / name) for name in exports], state, str(folder))
 
 
 @request("photos_behind_category")
@@ -94,17 +116,21 @@ def build(ctx: AppContext) -> None:
         f"`python -m pipelines.album` takes any number); a .zip may hold {MAX_ZIP_MEMBERS} files and unpack "
         f"to {MAX_ZIP_TOTAL // 2**20} MB, no member compressed more than {MAX_ZIP_RATIO}:1; archives inside "
         "archives, paths outside the archive and non-photos are skipped and listed; duplicates are processed "
-        "once. Capture time: EXIF DateTimeOriginal with its offset (uploads carry no usable file time: photos "
-        "without EXIF are ordered by name). Your photos stay in this session; its files are deleted after."
+        "once. Capture time: EXIF DateTimeOriginal with its offset (or the offset read from the GPS time); a photo "
+        "without one is shown without a time, never with the file's: such photos come last, in name order, "
+        "grouped by their content and names. Your photos stay in this session; its files are deleted after."
     )
     album_state = gr.State(None)
     album_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
     with gr.Row():
         album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath", elem_id="album-files")
         album_folder = gr.File(label="Or a folder", file_count="directory", type="filepath")
+    defaults = EventParams()
     with gr.Row():
-        window = gr.Slider(5, 720, value=60, step=5, label="Event time window (minutes)")
-        event_threshold = gr.Slider(0.0005, 0.02, value=0.003, step=0.0005, label="Scene distance threshold")
+        trip_gap = gr.Slider(6, 168, value=defaults.trip_gap_hours, step=1, label="New trip after (hours without photos)")
+        window = gr.Slider(5, 720, value=defaults.window.total_seconds() / 60, step=5, label="Moment window (minutes)")
+        event_threshold = gr.Slider(0.0005, 0.02, value=defaults.scene_threshold, step=0.0005,
+                                    label="Scene distance threshold (moments)")
         w_f_in = gr.Slider(0, 1, value=0.5, step=0.05, label="w_f: weight of scenes against objects")
     album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
     album_summary = gr.Markdown(elem_id="album-summary")
@@ -116,13 +142,15 @@ def build(ctx: AppContext) -> None:
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
                                 allow_custom_value=True)  # the choices are this session's categories
     category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200)
-    events_table = gr.Dataframe(headers=["event", "start", "end", "photos", "scenes", "objects"],
-                                label="Events", interactive=False, wrap=True, elem_id="events-table")
-    events_gallery = gr.Gallery(label="A photo of each event", columns=8, height=200)
+    events_table = gr.Dataframe(headers=["trip", "when", "days", "photos", "scenes", "objects"],
+                                label="Trips and their days (t: dated trips, u: photos without a capture time)",
+                                interactive=False, wrap=True, elem_id="events-table")
+    events_gallery = gr.Gallery(label="A photo of each trip", columns=8, height=200)
     people_gallery = gr.Gallery(label="People (faces grouped across the album)", columns=8, height=180)
-    album_exports = gr.File(label="Export: profile.json and profile.csv", file_count="multiple", interactive=False)
+    album_exports = gr.File(label="Export: album.json (everything), photos.csv (one row per photo), profile.csv",
+                            file_count="multiple", interactive=False)
     album_run.click(
-        bind(ctx, run_album), [album_files, album_folder, window, event_threshold, w_f_in, album_dir],
+        bind(ctx, run_album), [album_files, album_folder, window, event_threshold, w_f_in, album_dir, trip_gap],
         [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
          category_pick, album_exports, album_state, album_dir],
         api_name="analyse_album", concurrency_limit=1,

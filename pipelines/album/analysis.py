@@ -1,5 +1,5 @@
-"""Every photo of an album through scene, objects and faces (in parallel), then events, people, private
-photos and the interest profile."""
+"""Every photo of an album through scene, objects and faces (in parallel), then trips, days and moments,
+people, private photos and the interest profile."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 from PIL import Image
@@ -17,7 +17,7 @@ from models.hub import ModelHub
 from pipelines.album import events as events_module
 from pipelines.album import profile as profile_module
 from pipelines.album.ingest import AlbumError, AlbumInput, AlbumItem, Skipped
-from pipelines.common.photos import PhotoError, read_photo
+from pipelines.common.photos import Capture, PhotoError, read_photo
 from pipelines.faces.people import Person, frequent_photos, group_people
 from pipelines.faces.pipeline import FacePipeline
 from pipelines.vision.classification import SceneRecognizer
@@ -28,16 +28,10 @@ MAX_SIDE = 1600  # photos are decoded to at most this; every model's input is sm
 FREQUENT_PERSON = 2  # a person seen in at least this many photos is one who matters to the gallery's owner
 
 
-def _comparable(when: datetime | None) -> datetime | None:
-    """Aware times in UTC; naive ones taken as they are (local), without an offset."""
-    return when.astimezone(timezone.utc).replace(tzinfo=None) if when and when.tzinfo else when
-
-
 @dataclass(frozen=True)
 class PhotoResult:
     name: str
-    time: datetime | None
-    time_source: str  # "EXIF", "file time" or "none"
+    capture: Capture  # what EXIF says of when and where; never the file's own time
     scene_probs: np.ndarray = field(repr=False)
     top_scenes: tuple[str, ...]
     object_confidence: np.ndarray = field(repr=False)
@@ -48,11 +42,22 @@ class PhotoResult:
     decode_ms: float = 0.0
     inference_ms: float = 0.0
 
+    @property
+    def time(self) -> datetime | None:
+        return self.capture.taken
+
+    @property
+    def time_source(self) -> str:
+        return self.capture.source
+
 
 @dataclass(frozen=True)
-class Event:
-    photos: tuple[int, ...]
-    start: datetime | None
+class TripSummary:
+    """A trip (or a group of undated photos) as a person reads it."""
+
+    name: str  # "t1".. for dated trips, "u1".. for undated groups
+    trip: events_module.Trip  # its days and moments, as indices into AlbumResult.photos
+    start: datetime | None  # local wall clock of its first and last photo (None: undated)
     end: datetime | None
     scenes: tuple[str, ...]  # dominant scenes of the fused scores
     objects: tuple[str, ...]
@@ -60,14 +65,15 @@ class Event:
 
 @dataclass(frozen=True)
 class AlbumResult:
-    photos: tuple[PhotoResult, ...]  # capture order
+    photos: tuple[PhotoResult, ...]  # dated ones in capture order, then undated ones in name order
     skipped: tuple[Skipped, ...]
     notes: tuple[str, ...]
-    events: tuple[Event, ...]
+    trips: tuple[TripSummary, ...]
+    placement: tuple[tuple[str, str, str], ...]  # per photo: trip, day and moment ids
     people: tuple[Person, ...]
     private: tuple[int, ...]  # photos with a frequent person's face
     profile: profile_module.Profile
-    event_profile: profile_module.Profile  # the same over events (fused scenes, max objects)
+    event_profile: profile_module.Profile  # the same over trips (fused scenes, max objects)
 
 
 class AlbumModels:
@@ -93,11 +99,10 @@ class AlbumModels:
         objects = self.objects(photo.image)
         faces = self.faces(photo.image, DetectorOptions())
         done = time.perf_counter()
-        when, source = (photo.taken, "EXIF") if photo.taken else ((item.file_time, "file time") if item.file_time else (None, "none"))
         thumbnail = photo.image.copy()
         thumbnail.thumbnail((256, 256))
         return PhotoResult(
-            item.name, when, source, scene.probabilities, tuple(p.label for p in scene.top[:3]),
+            item.name, photo.capture, scene.probabilities, tuple(p.label for p in scene.top[:3]),
             objects.class_confidence, tuple(dict.fromkeys(d.label for d in objects.detections)),
             faces.embeddings.vectors, faces.crops, thumbnail, 1000 * (decoded - start), 1000 * (done - decoded),
         )
@@ -113,48 +118,57 @@ def _process_all(models: AlbumModels, album: AlbumInput, workers: int, progress)
     return done
 
 
-def _events(photos: list[PhotoResult], scenes: np.ndarray, objects: np.ndarray, models: AlbumModels,
-            window: timedelta, threshold: float) -> list[Event]:
-    groups = events_module.split_events([_comparable(p.time) for p in photos], scenes, window, threshold)
-    event_list = []
-    for group in groups:
-        fused = events_module.fuse_scenes(scenes[group])
-        times = [photos[i].time for i in group if photos[i].time]
-        top_objects = np.argsort(-objects[group].max(0))[:3]
-        event_list.append(Event(
-            tuple(group), min(times, key=_comparable) if times else None, max(times, key=_comparable) if times else None,
+def _display_order(photos: list[PhotoResult]) -> list[PhotoResult]:
+    """Dated photos by capture time (UTC where the offset is known), then undated ones by name."""
+    known = [p.capture.offset for p in photos if p.capture.offset is not None]
+    album_offset = max(set(known), key=known.count) if known else timedelta(0)
+    dated = sorted((p for p in photos if p.capture.local), key=lambda p: (events_module.instant(p.capture, album_offset), p.name))
+    undated = sorted((p for p in photos if not p.capture.local), key=lambda p: events_module.natural_key(p.name))
+    return dated + undated
+
+
+def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np.ndarray,
+               models: AlbumModels) -> list[TripSummary]:
+    summaries, names = [], events_module.labels_of(trips, len(photos))[0]
+    for trip in trips:
+        members = list(trip.photos)
+        fused = events_module.fuse_scenes(scenes[members])
+        strongest = objects[members].max(0)
+        locals_ = [photos[i].capture.local for i in members if photos[i].capture.local]
+        summaries.append(TripSummary(
+            names[members[0]], trip, min(locals_) if locals_ else None, max(locals_) if locals_ else None,
             tuple(models.scene_names[i] for i in np.argsort(-fused)[:3]),
-            tuple(models.objects.labels[i] for i in top_objects if objects[group].max(0)[i] >= 0.3),
+            tuple(models.objects.labels[i] for i in np.argsort(-strongest)[:3] if strongest[i] >= 0.3),
         ))
-    return event_list
+    return summaries
 
 
 def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, progress=None,
-                  window: timedelta = events_module.WINDOW, threshold: float = events_module.THRESHOLD,
+                  params: events_module.EventParams = events_module.EventParams(),
                   w_f: float = profile_module.W_F) -> AlbumResult:
-    """Every photo through the models (in parallel), then events, people and the profile."""
+    """Every photo through the models (in parallel), then trips, days and moments, people and the profile."""
     if not album.items:
         raise AlbumError("no photos to process" + (f" ({len(album.skipped)} files skipped)" if album.skipped else ""))
     models = AlbumModels(hub)
     done = _process_all(models, album, workers or os.cpu_count() or 1, progress)
-    photos = [r for r in done if isinstance(r, PhotoResult)]
+    photos = _display_order([r for r in done if isinstance(r, PhotoResult)])
     skipped = list(album.skipped) + [r for r in done if isinstance(r, Skipped)]
     notes = list(album.notes)
     if not photos:
         raise AlbumError("none of the files could be read as a photo")
-    untimed = [p for p in photos if p.time is None]
+    untimed = [p for p in photos if p.capture.local is None]
     if untimed:
-        notes.append(f"{len(untimed)} photo(s) have no capture time: they are ordered by name and split into "
-                     "events by their scenes alone")
-    photos.sort(key=lambda p: (p.time is None, _comparable(p.time) or datetime.min, p.name))
+        notes.append(f"{len(untimed)} photo(s) have no capture time (no EXIF date): they are shown without one, "
+                     "after the dated photos, in name order, grouped by their content and names alone")
     scenes = np.stack([p.scene_probs for p in photos])
     objects = np.stack([p.object_confidence for p in photos])
-    event_list = _events(photos, scenes, objects, models, window, threshold)
+    trips = events_module.segment([p.capture for p in photos], [p.name for p in photos], scenes, params)
+    placement = tuple(zip(*events_module.labels_of(trips, len(photos))))
     people = group_people([p.face_vectors for p in photos], [p.face_crops for p in photos], models.faces.threshold)
     scores = profile_module.category_scores(scenes, objects, w_f)
     event_scores = profile_module.category_scores(
-        np.stack([events_module.fuse_scenes(scenes[list(e.photos)]) for e in event_list]),
-        np.stack([objects[list(e.photos)].max(0) for e in event_list]), w_f)
-    return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(event_list), tuple(people),
-                       frequent_photos(people, FREQUENT_PERSON), profile_module.build_profile(scores),
-                       profile_module.build_profile(event_scores, min_photos=1))
+        np.stack([events_module.fuse_scenes(scenes[list(t.photos)]) for t in trips]),
+        np.stack([objects[list(t.photos)].max(0) for t in trips]), w_f)
+    return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(_summaries(photos, trips, scenes, objects, models)),
+                       placement, tuple(people), frequent_photos(people, FREQUENT_PERSON),
+                       profile_module.build_profile(scores), profile_module.build_profile(event_scores, min_photos=1))

@@ -1,4 +1,5 @@
-"""An album's results as files a person can keep: the profile with its evidence (JSON) and the table (CSV)."""
+"""An album's results as files a person can keep: everything as JSON, one row per photo as CSV, and the
+interest profile's category table as CSV. A photo without a capture time has an empty time, never another."""
 
 from __future__ import annotations
 
@@ -8,25 +9,64 @@ import json
 
 from pipelines.album.analysis import AlbumResult
 
+PHOTO_COLUMNS = ("file", "capture_time", "time_source", "trip", "day", "moment", "top_scene", "objects", "people",
+                 "private", "categories")
 
-def profile_json(result: AlbumResult) -> str:
-    """The profile with the evidence behind every number: which photos support each category."""
+
+def photo_rows(result: AlbumResult) -> list[dict]:
+    """Per photo: where it sits (trip, day, moment), what it shows, who is in it and what it supports."""
+    people = {i: [] for i in range(len(result.photos))}
+    for person in result.people:
+        for i in person.photos:
+            people[i].append(person.number)
+    categories = {i: [] for i in range(len(result.photos))}
+    for entry in result.profile.entries:
+        for i in entry.photos:
+            categories[i].append(entry.category)
+    private = set(result.private)
+    rows = []
+    for i, (photo, (trip, day, moment)) in enumerate(zip(result.photos, result.placement)):
+        rows.append({
+            "file": photo.name, "capture_time": photo.time.isoformat() if photo.time else "",
+            "time_source": photo.time_source, "trip": trip, "day": day, "moment": moment,
+            "top_scene": photo.top_scenes[0] if photo.top_scenes else "", "objects": list(photo.objects),
+            "people": people[i], "private": i in private, "categories": categories[i],
+        })
+    return rows
+
+
+def album_json(result: AlbumResult) -> str:
+    """The profile with the evidence behind every number, the trips with their days and moments, people, and
+    one record per photo."""
     names = [p.name for p in result.photos]
+    per_trip = {e.category: len(e.photos) for e in result.event_profile.entries}
     return json.dumps({
-        "format": "mobile-vision-lab interest profile 1",
+        "format": "mobile-vision-lab album 2",
         "photos": len(result.photos),
         "groups": result.profile.groups(),
         "categories": [{"category": e.category, "group": e.group, "photos": [names[i] for i in e.photos],
-                        "events": next((len(x.photos) for x in result.event_profile.entries if x.category == e.category), 0),
-                        "mean_score": round(e.mean_score, 4)} for e in result.profile.entries],
-        "events": [{"photos": [names[i] for i in e.photos], "start": e.start.isoformat() if e.start else None,
-                    "end": e.end.isoformat() if e.end else None, "scenes": list(e.scenes), "objects": list(e.objects)}
-                   for e in result.events],
+                        "trips": per_trip.get(e.category, 0), "mean_score": round(e.mean_score, 4)}
+                       for e in result.profile.entries],
+        "trips": [{"trip": t.name, "dated": t.trip.dated, "start": t.start.isoformat() if t.start else None,
+                   "end": t.end.isoformat() if t.end else None, "scenes": list(t.scenes), "objects": list(t.objects),
+                   "days": [{"date": d.date.isoformat() if d.date else None,
+                             "moments": [[names[i] for i in m] for m in d.moments]} for d in t.trip.days]}
+                  for t in result.trips],
         "people": [{"person": p.number, "photos": [names[i] for i in p.photos]} for p in result.people],
         "private_photos": [names[i] for i in result.private],
+        "photo_records": photo_rows(result),
         "skipped": [{"file": s.name, "reason": s.reason} for s in result.skipped],
         "notes": list(result.notes),
     }, indent=1)
+
+
+def photos_csv(result: AlbumResult) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=PHOTO_COLUMNS)
+    writer.writeheader()
+    for row in photo_rows(result):
+        writer.writerow({k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
+    return out.getvalue()
 
 
 def profile_csv(result: AlbumResult) -> str:

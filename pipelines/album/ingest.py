@@ -6,7 +6,6 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 MAX_PHOTOS = 200
@@ -24,8 +23,7 @@ class AlbumError(ValueError):
 @dataclass(frozen=True)
 class AlbumItem:
     name: str  # as uploaded, for display only: never used as a path
-    data: bytes = field(repr=False)
-    file_time: datetime | None = None
+    data: bytes = field(repr=False)  # a file's own time is never kept: it is not when the photo was taken
 
 
 @dataclass(frozen=True)
@@ -82,16 +80,15 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
             if len(content) > member.file_size:
                 skipped.append(Skipped(label, "larger than its header says: not read"))
                 continue
-            when = datetime(*member.date_time) if member.date_time[0] >= 1980 else None
-            items.append(AlbumItem(label, content, when))
+            items.append(AlbumItem(label, content))
     return items, skipped
 
 
-def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int | None = None) -> AlbumInput:
+def gather(files: list[tuple[str, bytes]], max_photos: int | None = None) -> AlbumInput:
     """Uploaded files and zips -> the photos to process (duplicates by content once, at most max_photos)."""
     max_photos = max_photos or MAX_PHOTOS
     items, skipped, notes = [], [], []
-    for name, data, when in files:
+    for name, data in files:
         suffix = Path(name).suffix.lower()
         if suffix == ".zip":
             found, rejected = read_zip(data, Path(name).name)
@@ -100,7 +97,7 @@ def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int | No
         elif suffix in ARCHIVE_SUFFIXES:
             skipped.append(Skipped(name, "only .zip archives are opened"))
         else:
-            items.append(AlbumItem(Path(name).name, data, when))
+            items.append(AlbumItem(name, data))  # the caller's display name: never used as a path
     seen: dict[str, str] = {}
     unique = []
     for item in items:
@@ -116,9 +113,6 @@ def gather(files: list[tuple[str, bytes, datetime | None]], max_photos: int | No
     return AlbumInput(tuple(unique), tuple(skipped), tuple(notes))
 
 
-def folder_files(folder: Path) -> list[tuple[str, bytes, datetime | None]]:
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            files.append((str(path.relative_to(folder)), path.read_bytes(), datetime.fromtimestamp(path.stat().st_mtime)))
-    return files
+def folder_files(folder: Path) -> list[tuple[str, bytes]]:
+    return [(str(path.relative_to(folder)), path.read_bytes()) for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.is_symlink()]

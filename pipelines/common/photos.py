@@ -16,28 +16,107 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
 MIN_SIDE = 16
 EXIF_ORIENTATION = 0x0112
-EXIF_DATETIME_ORIGINAL, EXIF_OFFSET_ORIGINAL, EXIF_IFD = 36867, 36881, 0x8769
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+DATETIME_ORIGINAL, DATETIME_DIGITIZED = 36867, 36868
+OFFSET_ORIGINAL, OFFSET_DIGITIZED, OFFSET = 36881, 36882, 36880
+
+
+@dataclass(frozen=True)
+class Capture:
+    """When and where the camera says the photo was taken (EXIF); None where the file does not say. A file's
+    own time (a copy, an upload, a zip member) is never a capture time."""
+
+    local: datetime | None = None  # the camera's wall clock (naive), EXIF DateTimeOriginal
+    offset: timedelta | None = None  # from UTC: OffsetTimeOriginal, else worked out from the GPS time stamp
+    offset_from: str = ""  # "EXIF" or "GPS time"
+    gps: tuple[float, float] | None = None  # latitude, longitude in degrees
+
+    @property
+    def source(self) -> str:
+        """'EXIF', 'EXIF without offset' or 'none': what the time shown for this photo rests on."""
+        if self.local is None:
+            return "none"
+        return "EXIF" if self.offset is not None else "EXIF without offset"
+
+    @property
+    def taken(self) -> datetime | None:
+        """The capture time, aware where the offset is known."""
+        if self.local is None or self.offset is None:
+            return self.local
+        return self.local.replace(tzinfo=timezone(self.offset))
+
+
+def _exif_datetime(raw) -> datetime | None:
+    try:
+        return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if raw else None
+    except ValueError:
+        return None
+
+
+def _exif_offset(raw) -> timedelta | None:
+    try:
+        sign = -1 if str(raw).startswith("-") else 1
+        hours, minutes = str(raw).strip("\x00 ").lstrip("+-").split(":")
+        offset = sign * timedelta(hours=int(hours), minutes=int(minutes))
+    except (ValueError, AttributeError):
+        return None
+    return offset if abs(offset) <= timedelta(hours=14) else None
+
+
+def _degrees(value, ref) -> float | None:
+    try:
+        d, m, s = (float(v) for v in value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    degrees = d + m / 60 + s / 3600
+    return -degrees if str(ref).strip("\x00 ").upper() in ("S", "W") else degrees
+
+
+def _gps(gps: dict) -> tuple[float, float] | None:
+    lat, lon = _degrees(gps.get(2), gps.get(1)), _degrees(gps.get(4), gps.get(3))
+    if lat is None or lon is None or (lat == 0 and lon == 0) or abs(lat) > 90 or abs(lon) > 180:
+        return None
+    return lat, lon
+
+
+def _offset_from_gps(local: datetime, gps: dict) -> timedelta | None:
+    """The GPS time stamp is UTC: its difference from the wall clock, to the quarter hour, is the offset."""
+    stamp, day = gps.get(7), _exif_datetime(f"{gps.get(29)} 00:00:00") if gps.get(29) else None
+    if not stamp or day is None:
+        return None
+    try:
+        h, m, s = (float(v) for v in stamp)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    difference = local - (day + timedelta(hours=h, minutes=m, seconds=s))
+    quarters = round(difference / timedelta(minutes=15))
+    offset = quarters * timedelta(minutes=15)
+    if abs(offset) > timedelta(hours=14) or abs(difference - offset) > timedelta(minutes=5):
+        return None  # the two clocks do not agree to within minutes: no offset can be read from them
+    return offset
+
+
+def read_capture(exif: Image.Exif) -> Capture:
+    """The capture time (DateTimeOriginal, else DateTimeDigitized; never DateTime, which editors and exports
+    rewrite) with its offset, and the GPS position."""
+    if not exif:
+        return Capture()
+    sub = exif.get_ifd(EXIF_IFD)
+    gps = exif.get_ifd(GPS_IFD)
+    local = _exif_datetime(sub.get(DATETIME_ORIGINAL)) or _exif_datetime(sub.get(DATETIME_DIGITIZED))
+    position = _gps(gps)
+    if local is None:
+        return Capture(gps=position)
+    offset = _exif_offset(sub.get(OFFSET_ORIGINAL) or sub.get(OFFSET_DIGITIZED) or sub.get(OFFSET))
+    if offset is not None:
+        return Capture(local, offset, "EXIF", position)
+    offset = _offset_from_gps(local, gps)
+    return Capture(local, offset, "GPS time" if offset is not None else "", position)
 
 
 def capture_time(exif: Image.Exif) -> datetime | None:
-    """EXIF DateTimeOriginal with its offset when the photo has one; naive local time otherwise."""
-    sub = exif.get_ifd(EXIF_IFD) if exif else {}
-    raw = sub.get(EXIF_DATETIME_ORIGINAL) or exif.get(306)  # 306: DateTime, what some cameras write instead
-    if not raw:
-        return None
-    try:
-        when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    offset = sub.get(EXIF_OFFSET_ORIGINAL)
-    if offset:
-        try:
-            sign = -1 if str(offset).startswith("-") else 1
-            hours, minutes = str(offset).lstrip("+-").split(":")
-            when = when.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
-        except ValueError:
-            pass
-    return when
+    """EXIF capture time with its offset when the photo has one; naive local time otherwise."""
+    return read_capture(exif).taken
 
 
 class PhotoError(ValueError):
@@ -52,7 +131,11 @@ class Photo:
     format: str
     source_mode: str
     notes: tuple[str, ...]
-    taken: datetime | None = None  # EXIF capture time, with its offset where the photo gives one
+    capture: Capture = Capture()  # what EXIF says of when and where it was taken
+
+    @property
+    def taken(self) -> datetime | None:
+        return self.capture.taken
 
     @property
     def size(self) -> tuple[int, int]:
@@ -145,7 +228,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         image.load()
         exif = image.getexif()
         orientation = exif.get(EXIF_ORIENTATION, 1)
-        taken = capture_time(exif)
+        capture = read_capture(exif)
         upright = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
@@ -161,7 +244,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         rgb = rgb.copy()
         rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion),
-                 taken=taken)
+                 capture=capture)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -1,5 +1,6 @@
 """The Album tab through its API: a profile with its evidence, every bad input named, sessions apart."""
 
+import csv
 import zipfile
 
 import pytest
@@ -32,7 +33,10 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     category, count = profile["data"][0][0], profile["data"][0][2]
     assert len(client.predict(category, api_name="/photos_behind_category")) == count
     assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album
-    assert sorted(p.rsplit("/", 1)[1] for p in exports) == ["profile.csv", "profile.json"]
+    assert sorted(p.rsplit("/", 1)[1] for p in exports) == ["album.json", "photos.csv", "profile.csv"]
+    rows = list(csv.DictReader(open(next(p for p in exports if p.endswith("photos.csv")), encoding="utf-8")))
+    assert len(rows) == 20 and {r["capture_time"] for r in rows} == {""} and {r["time_source"] for r in rows} == {"none"}
+    assert all(r["trip"].startswith("u") for r in rows)  # undated groups, never given a time
 
 
 def test_bad_archive_members_are_skipped_and_listed(client, tmp_path):
@@ -79,6 +83,10 @@ def test_capture_times_order_the_album(client, tmp_path):
         with Image.open(COCO[i]) as image:
             image.convert("RGB").save(tmp_path / name, exif=exif)
         paths.append(tmp_path / name)
-    events = _analyse(client, paths)[1]["data"]
-    assert events[0][1].startswith("2024-05-01 07:00") and events[-1][1].startswith("2024-05-01 20:00")
-    assert len(events) == 2  # 13 hours apart: two events whatever the scenes
+    result = _analyse(client, paths)
+    trips = result[1]["data"]
+    assert len(trips) == 1 and trips[0][1] == "2024-05-01 07:00–20:00"  # one outing, in capture order
+    assert trips[0][2].endswith("2 photo(s), 2 moment(s)")  # 13 hours apart: two moments whatever the scenes
+    rows = list(csv.DictReader(open(next(p for p in result[7] if p.endswith("photos.csv")), encoding="utf-8")))
+    assert [(r["file"], r["capture_time"], r["time_source"]) for r in rows] == [
+        ("early.jpg", "2024-05-01T07:00:00", "EXIF without offset"), ("late.jpg", "2024-05-01T20:00:00", "EXIF without offset")]

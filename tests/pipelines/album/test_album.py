@@ -22,8 +22,8 @@ from pipelines.album.events import (
     scene_distance,
     split_events,
 )
-from pipelines.album.events import main as events_cli
-from pipelines.album.export import profile_json
+from pipelines.album.event_eval import main as events_cli
+from pipelines.album.export import album_json
 from pipelines.album.ingest import AlbumError, gather, read_zip
 from pipelines.album.profile import (
     CATEGORIES,
@@ -107,7 +107,7 @@ def test_the_learned_threshold_cli_does_at_least_as_well_as_the_default(syntheti
             (folder / f).write_bytes((PLACES / "images" / f).read_bytes())
     monkeypatch.setenv("MVL_MODEL_DIRS", os.pathsep.join(str(d) for d in store.model_dirs))
     monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))
-    assert events_cli([str(tmp_path / "albums"), "--permutations", "5"]) == 0
+    assert events_cli(["scenes", str(tmp_path / "albums"), "--permutations", "5"]) == 0
     printed = capsys.readouterr().out
     learned = float(printed.split("learned threshold ")[1].split()[0])
     assert "(reference)" in printed or learned == THRESHOLD
@@ -228,28 +228,29 @@ def test_zip_limits_are_checked_before_unpacking(monkeypatch):
 
 def test_duplicates_once_and_the_album_limit(sample_photos, monkeypatch):
     coffee, rocket = _jpeg(sample_photos["coffee"]), _jpeg(sample_photos["rocket"])
-    album = gather([("a.jpg", coffee, None), ("b.jpg", coffee, None), ("c.jpg", rocket, None)])
+    album = gather([("a.jpg", coffee), ("b.jpg", coffee), ("c.jpg", rocket)])
     assert [i.name for i in album.items] == ["a.jpg", "c.jpg"]
     assert "the same photo as a.jpg" in album.skipped[0].reason
     monkeypatch.setattr(album_module, "MAX_PHOTOS", 1)
-    limited = gather([("a.jpg", coffee, None), ("c.jpg", rocket, None)])
+    limited = gather([("a.jpg", coffee), ("c.jpg", rocket)])
     assert len(limited.items) == 1 and "only the first 1" in limited.notes[0]
 
 
 def test_an_album_end_to_end_with_evidence_behind_every_category(hub, sample_photos):
-    files = [(f"{name}.png", _png(sample_photos[name]), None) for name in ("coffee", "chelsea", "astronaut", "rocket")]
+    files = [(f"{name}.png", _png(sample_photos[name])) for name in ("coffee", "chelsea", "astronaut", "rocket")]
     timed = Image.Exif()
     timed.get_ifd(0x8769)[36867] = "2023:07:14 08:00:00"
-    files.append(("morning.jpg", _jpeg(sample_photos["motorcycle_left"], timed), None))
+    files.append(("morning.jpg", _jpeg(sample_photos["motorcycle_left"], timed)))
     result = analyse_album(hub, gather(files), workers=2)
     assert result.photos[0].name == "morning.jpg"  # timed photos first, then the rest by name
     assert [p.name for p in result.photos[1:]] == ["astronaut.png", "chelsea.png", "coffee.png", "rocket.png"]
     assert any("no capture time" in note for note in result.notes)
-    exported = json.loads(profile_json(result))
+    exported = json.loads(album_json(result))
     names = {p.name for p in result.photos}
     for category in exported["categories"]:
         assert len(category["photos"]) >= 2 and set(category["photos"]) <= names
-    assert exported["photos"] == 5 and sum(len(e["photos"]) for e in exported["events"]) == 5
+    assert exported["photos"] == 5
+    assert sum(len(m) for t in exported["trips"] for d in t["days"] for m in d["moments"]) == 5
     assert json.loads(json.dumps(exported)) == exported
 
 

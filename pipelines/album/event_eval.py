@@ -1,0 +1,203 @@
+"""How well an album is split into trips and days, and the thresholds that split labeled albums best.
+
+    python -m pipelines.album.event_eval evaluate ALBUM [ALBUM ...]   # labels.csv (filename, trip, day) + images/
+    python -m pipelines.album.event_eval learn ALBUM [...] [--simulated 20] [--permutations 20]
+    python -m pipelines.album.event_eval scenes ALBUMS_FOLDER        # the seed's scene threshold, one sub-folder an album
+
+evaluate: pairwise precision / recall / F1 and border F1 against the labeled trips and days, on the photos
+with a capture time; photos without one are counted apart, with the times shown for them (none).
+learn: the seed's random permutation of albums, at the trip level: the labeled trips (of the given albums,
+and of simulated ones) are concatenated in random order, each kept whole with its own clock and time zone,
+days to weeks apart at home or a day apart in another time zone, and every candidate trip gap is scored by
+how well it recovers the trips and days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.album.events import CANDIDATES, THRESHOLD, EventParams, learn_threshold, score_album, segment
+from pipelines.album.simulate import SimulatedAlbum, simulate_album
+from pipelines.common.photos import Capture
+
+TRIP_GAP_CANDIDATES = (18.0, 24.0, 30.0, 36.0, 42.0, 48.0, 60.0, 72.0, 96.0)
+
+
+@dataclass(frozen=True)
+class LabeledAlbum:
+    name: str
+    captures: tuple[Capture, ...]
+    names: tuple[str, ...]
+    scenes: np.ndarray
+    trip: tuple[str, ...]  # "" where the photo has no label
+    day: tuple[str, ...]
+
+
+def from_simulation(album: SimulatedAlbum, name: str) -> LabeledAlbum:
+    return LabeledAlbum(name, album.captures, album.names, album.scenes, album.trip, album.day)
+
+
+def read_labeled(folder: Path, scene=None) -> LabeledAlbum:
+    """labels.csv (filename, trip, day) and images/: EXIF read from each photo; scenes from `scene` (a
+    SceneRecognizer) or zeros (trips and days do not use them)."""
+    from PIL import Image
+
+    from pipelines.common.photos import read_capture, read_photo
+
+    with (folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    captures, scenes = [], []
+    for row in rows:
+        path = folder / "images" / row["filename"]
+        with Image.open(path) as image:
+            captures.append(read_capture(image.getexif()))
+        scenes.append(scene(read_photo(path, max_side=448).image).probabilities if scene else np.zeros(365))
+    return LabeledAlbum(folder.name, tuple(captures), tuple(r["filename"] for r in rows), np.stack(scenes),
+                        tuple(r.get("trip", "") for r in rows), tuple(r.get("day", "") for r in rows))
+
+
+def _units(album: LabeledAlbum) -> list[LabeledAlbum]:
+    """Each labeled trip's dated photos, as a unit to permute."""
+    units = []
+    for trip in dict.fromkeys(t for t in album.trip if t):
+        idx = [i for i, t in enumerate(album.trip) if t == trip and album.captures[i].local is not None]
+        if idx:
+            units.append(LabeledAlbum(trip, tuple(album.captures[i] for i in idx), tuple(album.names[i] for i in idx),
+                                      album.scenes[idx], tuple(f"{album.name}/{trip}" for _ in idx),
+                                      tuple(f"{album.name}/{album.day[i]}" for i in idx)))
+    return units
+
+
+def permuted_stream(units: list[LabeledAlbum], rng: np.random.Generator) -> LabeledAlbum:
+    """Whole trips one after another in random order, each shifted as a block by whole days (its clock, time
+    of day and time zone kept): at least 2 days to weeks apart, or from 14 h apart when the next trip is in
+    another time zone."""
+    captures, picked, previous_end, previous_offset = [], [], None, None
+    for k in rng.permutation(len(units)):
+        unit = units[k]
+        start = min(c.local for c in unit.captures)
+        offset = next((c.offset for c in unit.captures if c.offset is not None), None)
+        if previous_end is None:
+            shift = timedelta(0)
+        else:
+            other_zone = offset is not None and previous_offset is not None and offset != previous_offset
+            gap = timedelta(hours=float(rng.uniform(14, 30))) if other_zone and rng.random() < 0.5 else \
+                timedelta(days=float(2.2 + rng.lognormal(2.0, 0.8)))
+            shift = timedelta(days=math.ceil((previous_end + gap - start) / timedelta(days=1)))
+        shifted = [replace(c, local=c.local + shift) for c in unit.captures]
+        previous_end, previous_offset = max(c.local for c in shifted), offset or previous_offset
+        captures += shifted
+        picked.append(unit)
+    return LabeledAlbum("permutation", tuple(captures), tuple(n for u in picked for n in u.names),
+                        np.concatenate([u.scenes for u in picked]), tuple(t for u in picked for t in u.trip),
+                        tuple(d for u in picked for d in u.day))
+
+
+@dataclass(frozen=True)
+class GapScore:
+    trip_gap_hours: float
+    trip_f1: float
+    day_f1: float
+
+
+def learn(albums: list[LabeledAlbum], candidates=TRIP_GAP_CANDIDATES, permutations: int = 20,
+          seed: int = 0) -> list[GapScore]:
+    rng = np.random.default_rng(seed)
+    units = [u for album in albums for u in _units(album)]
+    scores: dict[float, list[tuple[float, float]]] = {c: [] for c in candidates}
+    for _ in range(permutations):
+        stream = permuted_stream(units, rng)
+        for gap in candidates:
+            trips = segment(stream.captures, stream.names, stream.scenes, EventParams(trip_gap_hours=gap))
+            result = score_album(trips, stream.captures, stream.trip, stream.day)
+            scores[gap].append((result.trips.f1, result.days.f1))
+    return [GapScore(gap, float(np.mean([s[0] for s in r])), float(np.mean([s[1] for s in r])))
+            for gap, r in scores.items()]
+
+
+def _scene_model():
+    from pipelines.common.hub import open_hub
+    from pipelines.vision.classification import SceneRecognizer
+
+    hub = open_hub()
+    return SceneRecognizer(hub.load(hub.store.catalog.default("scene", "album"), 2))
+
+
+def _evaluate(args) -> int:
+    scene = _scene_model()
+    print("| album | dated photos | undated | trips: pair P / R / F1 | border F1 | days: pair P / R / F1 | border F1 |")
+    print("|---|---|---|---|---|---|---|")
+    for folder in args.albums:
+        album = read_labeled(folder, scene)
+        s = score_album(segment(album.captures, album.names, album.scenes), album.captures, album.trip, album.day)
+        undated = sum(c.local is None for c in album.captures)
+        print(f"| {album.name} | {s.photos} | {undated} (shown with no time) | {s.trips.precision:.3f} / "
+              f"{s.trips.recall:.3f} / {s.trips.f1:.3f} | {s.trip_borders.f1:.3f} | {s.days.precision:.3f} / "
+              f"{s.days.recall:.3f} / {s.days.f1:.3f} | {s.day_borders.f1:.3f} |")
+    return 0
+
+
+def _learn(args) -> int:
+    albums = [read_labeled(folder) for folder in args.albums]
+    albums += [from_simulation(simulate_album(seed), f"simulated-{seed}") for seed in range(args.simulated)]
+    scores = learn(albums, permutations=args.permutations)
+    best = max(scores, key=lambda s: (s.trip_f1 + s.day_f1, -abs(s.trip_gap_hours - EventParams().trip_gap_hours)))
+    print("| trip gap (hours) | trips pair F1 | days pair F1 |\n|---|---|---|")
+    for s in scores:
+        mark = " (best)" if s is best else (" (default)" if s.trip_gap_hours == EventParams().trip_gap_hours else "")
+        print(f"| {s.trip_gap_hours:g} | {s.trip_f1:.3f} | {s.day_f1:.3f}{mark} |")
+    print(f"\nlearned trip gap {best.trip_gap_hours:g} h from {len(albums)} albums, {args.permutations} permutations")
+    return 0
+
+
+def _scenes(args) -> int:
+    from PIL import Image
+
+    from pipelines.album.ingest import IMAGE_SUFFIXES
+
+    scene = _scene_model()
+    albums = []
+    for folder in sorted(p for p in args.folder.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            albums.append(np.stack([scene(Image.open(p).convert("RGB")).probabilities for p in photos]))
+    if len(albums) < 2:
+        print("need at least two albums (sub-folders with photos)", file=sys.stderr)
+        return 2
+    scores = learn_threshold(albums, args.candidates, args.permutations)
+    best = max(scores, key=lambda s: s.f1)
+    print("| threshold | border precision | recall | F1 |\n|---|---|---|---|")
+    for s in scores:
+        mark = " (best)" if s is best else (" (reference)" if s.threshold == THRESHOLD else "")
+        print(f"| {s.threshold:g} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f}{mark} |")
+    print(f"\nlearned threshold {best.threshold:g} from {len(albums)} albums, {args.permutations} permutations")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    evaluate = commands.add_parser("evaluate", help="trip and day scores on labeled albums")
+    evaluate.add_argument("albums", type=Path, nargs="+")
+    learning = commands.add_parser("learn", help="the trip gap by random permutation of labeled trips")
+    learning.add_argument("albums", type=Path, nargs="*")
+    learning.add_argument("--simulated", type=int, default=20, help="simulated albums added to the labeled ones")
+    learning.add_argument("--permutations", type=int, default=20)
+    scenes = commands.add_parser("scenes", help="the seed's scene threshold from a folder of albums")
+    scenes.add_argument("folder", type=Path)
+    scenes.add_argument("--permutations", type=int, default=20)
+    scenes.add_argument("--candidates", type=float, nargs="*", default=list(CANDIDATES))
+    args = parser.parse_args(argv)
+    return {"evaluate": _evaluate, "learn": _learn, "scenes": _scenes}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

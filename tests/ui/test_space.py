@@ -2,7 +2,6 @@
 and from a plain clone whose four files without a public download are absent."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time

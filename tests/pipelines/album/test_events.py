@@ -12,7 +12,7 @@ from pipelines.album.event_eval import from_simulation, learn, main as event_eva
 from pipelines.album.events import EventParams, labels_of, name_stem, pair_score, score_album, segment
 from pipelines.album.ingest import read_zip
 from pipelines.album.simulate import simulate_album
-from pipelines.common.photos import Capture, read_capture, read_photo
+from pipelines.common.photos import Capture, read_photo
 from tests.conftest import EVAL
 
 ALBUMS_DEV = EVAL / "albums_dev" / "ehagood_EddiesTestSite"

@@ -10,6 +10,7 @@ import gradio as gr
 from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
 from pipelines.album.events import EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
+from pipelines.album.interest import interest_model
 from pipelines.album.ingest import (
     MAX_PHOTOS,
     MAX_ZIP_MEMBERS,
@@ -45,6 +46,16 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
         lines.append(f"{len(result.skipped)} file(s) skipped:\n" +
                      "\n".join(f"- {s.name}: {s.reason}" for s in result.skipped[:50]))
     return "\n\n".join(lines)
+
+
+def _quality(measured: dict | None) -> str:
+    """How well the models see a category, as measured on labeled photos kept out of training."""
+    if not measured:
+        return "environment or people: read directly"
+    if measured["precision"] is None or measured["recall"] is None:
+        return f"too few labeled photos to measure ({measured['photos']})"
+    return (f"recall {100 * measured['recall']:.0f} %, precision {100 * measured['precision']:.0f} % "
+            f"({measured['photos']} photos)" + ("; weak: treat with care" if measured["precision"] < 0.6 else ""))
 
 
 def _when(trip: TripSummary) -> str:
@@ -83,15 +94,17 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
-    profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3)]
-                    for e in result.profile.entries]
+    measured = interest_model().measured
+    profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3),
+                     _quality(measured.get(e.category))] for e in result.profile.entries]
     remove_workdir(workdir)
     folder = new_workdir("mvl-album-")
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():
         (folder / name).write_text(text, encoding="utf-8")
     state = {"photos": [p.thumbnail for p in result.photos], "names": [p.name for p in result.photos],
-             "categories": {e.category: e.photos for e in result.profile.entries},
+             "categories": {e.category: list(zip(e.photos, e.evidence or [""] * len(e.photos)))
+                            for e in result.profile.entries},
              "private": set(result.private)}
     choices = [e.category for e in result.profile.entries]
     return (_summary(result, params), event_rows, event_gallery, people,
@@ -104,8 +117,8 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
 def photos_behind(ctx: AppContext, category, state):
     if not state or not category:
         return []
-    return [(state["photos"][i], state["names"][i] + (" (private)" if i in state["private"] else ""))
-            for i in state["categories"].get(category, ())]
+    return [(state["photos"][i], state["names"][i] + (" (private)" if i in state["private"] else "")
+             + (f" · {why}" if why else "")) for i, why in state["categories"].get(category, ())]
 
 
 def build(ctx: AppContext) -> None:
@@ -131,12 +144,16 @@ def build(ctx: AppContext) -> None:
         window = gr.Slider(5, 720, value=defaults.window.total_seconds() / 60, step=5, label="Moment window (minutes)")
         event_threshold = gr.Slider(0.0005, 0.02, value=defaults.scene_threshold, step=0.0005,
                                     label="Scene distance threshold (moments)")
-        w_f_in = gr.Slider(0, 1, value=0.5, step=0.05, label="w_f: weight of scenes against objects")
+        learned = interest_model().weights
+        w_f_in = gr.Slider(0, 1, value=learned["scene"], step=0.05, label="w_f: weight of the scenes",
+                           info=f"learned: scenes {learned['scene']:g}, objects {learned['objects']:g}, ImageNet "
+                                f"{learned['imagenet']:g}; the others share what the scenes leave")
     album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
     album_summary = gr.Markdown(elem_id="album-summary")
     with gr.Row():
         profile_plot = gr.Plot(label="Profile")
-        profile_table = gr.Dataframe(headers=["category", "group", "photos", "events", "mean score"],
+        profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips", "mean score",
+                                              "measured on held-out photos"],
                                      label="Profile (each category opens its photos below)", interactive=False,
                                      elem_id="profile-table")
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",

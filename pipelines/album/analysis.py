@@ -17,10 +17,11 @@ from models.hub import ModelHub
 from pipelines.album import events as events_module
 from pipelines.album import profile as profile_module
 from pipelines.album.ingest import AlbumError, AlbumInput, AlbumItem, Skipped
+from pipelines.album.interest import interest_model
 from pipelines.common.photos import Capture, PhotoError, read_photo
 from pipelines.faces.people import Person, frequent_photos, group_people
 from pipelines.faces.pipeline import FacePipeline
-from pipelines.vision.classification import SceneRecognizer
+from pipelines.vision.classification import Classifier, SceneRecognizer
 from pipelines.vision.face_detection import DetectorOptions
 from pipelines.vision.objects import ObjectDetector
 
@@ -34,6 +35,8 @@ class PhotoResult:
     capture: Capture  # what EXIF says of when and where; never the file's own time
     scene_probs: np.ndarray = field(repr=False)
     top_scenes: tuple[str, ...]
+    indoor: bool  # Places365's own indoor/outdoor labels, over the top-10 scenes
+    imagenet_probs: np.ndarray = field(repr=False)
     object_confidence: np.ndarray = field(repr=False)
     objects: tuple[str, ...]
     face_vectors: np.ndarray = field(repr=False)
@@ -73,7 +76,8 @@ class AlbumResult:
     people: tuple[Person, ...]
     private: tuple[int, ...]  # photos with a frequent person's face
     profile: profile_module.Profile
-    event_profile: profile_module.Profile  # the same over trips (fused scenes, max objects)
+    event_profile: profile_module.Profile  # trips with at least one photo listed under each category
+    weights: dict[str, float]  # the sources' weights the profile was fused with
 
 
 class AlbumModels:
@@ -83,6 +87,7 @@ class AlbumModels:
     def __init__(self, hub: ModelHub, threads: int = 1):
         catalog = hub.store.catalog
         self.scene = SceneRecognizer(hub.load(catalog.default("scene", "album"), threads))
+        self.imagenet = Classifier(hub.load(catalog.default("classification", "album"), threads))
         self.objects = ObjectDetector(hub.load(catalog.default("object_detection", "album"), threads))
         self.faces = FacePipeline.load(hub, catalog.default("face_detection", "album"),
                                        catalog.default("face_embedding", "album"), threads)
@@ -96,6 +101,7 @@ class AlbumModels:
             return Skipped(item.name, str(exc))
         decoded = time.perf_counter()
         scene = self.scene(photo.image)
+        imagenet = self.imagenet.run(photo.image)[0]
         objects = self.objects(photo.image)
         faces = self.faces(photo.image, DetectorOptions())
         done = time.perf_counter()
@@ -103,6 +109,7 @@ class AlbumModels:
         thumbnail.thumbnail((256, 256))
         return PhotoResult(
             item.name, photo.capture, scene.probabilities, tuple(p.label for p in scene.top[:3]),
+            scene.environment == "indoor", imagenet,
             objects.class_confidence, tuple(dict.fromkeys(d.label for d in objects.detections)),
             faces.embeddings.vectors, faces.crops, thumbnail, 1000 * (decoded - start), 1000 * (done - decoded),
         )
@@ -145,7 +152,7 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
 
 def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, progress=None,
                   params: events_module.EventParams = events_module.EventParams(),
-                  w_f: float = profile_module.W_F) -> AlbumResult:
+                  w_f: float | None = None) -> AlbumResult:
     """Every photo through the models (in parallel), then trips, days and moments, people and the profile."""
     if not album.items:
         raise AlbumError("no photos to process" + (f" ({len(album.skipped)} files skipped)" if album.skipped else ""))
@@ -165,10 +172,14 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     trips = events_module.segment([p.capture for p in photos], [p.name for p in photos], scenes, params)
     placement = tuple(zip(*events_module.labels_of(trips, len(photos))))
     people = group_people([p.face_vectors for p in photos], [p.face_crops for p in photos], models.faces.threshold)
-    scores = profile_module.category_scores(scenes, objects, w_f)
-    event_scores = profile_module.category_scores(
-        np.stack([events_module.fuse_scenes(scenes[list(t.photos)]) for t in trips]),
-        np.stack([objects[list(t.photos)].max(0) for t in trips]), w_f)
+    model = interest_model()
+    weights = profile_module.scene_weighted(model, w_f)
+    signals = profile_module.signals_of(scenes, objects, np.stack([p.imagenet_probs for p in photos]),
+                                        np.array([p.indoor for p in photos]), np.array([len(p.face_vectors) for p in photos]))
+    listed, scores, why = profile_module.photo_categories(model, signals, weights)
+    per_trip = np.stack([listed[list(t.photos)].any(0) for t in trips])
+    trip_scores = np.stack([scores[list(t.photos)].max(0) for t in trips])
     return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(_summaries(photos, trips, scenes, objects, models)),
                        placement, tuple(people), frequent_photos(people, FREQUENT_PERSON),
-                       profile_module.build_profile(scores), profile_module.build_profile(event_scores, min_photos=1))
+                       profile_module.build_profile(listed, scores, why),
+                       profile_module.build_profile(per_trip, trip_scores, min_photos=1), weights)

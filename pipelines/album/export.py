@@ -45,8 +45,9 @@ def album_json(result: AlbumResult) -> str:
         "photos": len(result.photos),
         "groups": result.profile.groups(),
         "categories": [{"category": e.category, "group": e.group, "photos": [names[i] for i in e.photos],
-                        "trips": per_trip.get(e.category, 0), "mean_score": round(e.mean_score, 4)}
-                       for e in result.profile.entries],
+                        "evidence": list(e.evidence), "trips": per_trip.get(e.category, 0),
+                        "mean_score": round(e.mean_score, 4)} for e in result.profile.entries],
+        "weights": result.weights,
         "trips": [{"trip": t.name, "dated": t.trip.dated, "start": t.start.isoformat() if t.start else None,
                    "end": t.end.isoformat() if t.end else None, "scenes": list(t.scenes), "objects": list(t.objects),
                    "days": [{"date": d.date.isoformat() if d.date else None,

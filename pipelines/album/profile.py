@@ -1,20 +1,23 @@
-"""The interest profile: high-level categories from scene scores and object confidences, per photo, then a
-histogram over the gallery. Every count is traceable to the photos behind it.
+"""The interest profile: what each photo is about, then a histogram over the gallery in the reference app's 16
+categories, every number traceable to the photos behind it and to what made each photo count.
 
-Per photo and category: w_f * scene-based + (1 - w_f) * object-based confidence, where the scene-based
-confidence is the summed probability of the Places365 labels mapped to the category and the object-based
-one the highest confidence of a COCO class mapped to it (models/data/interest_categories.csv).
+- The subject categories (Food, Transport, ..., Locations) come from the learned classifiers of
+  pipelines.album.interest: C_f on scene scores, C_o on object confidences, C_i on ImageNet scores, fused
+  with the weights learned on validation photos. A photo is listed under its strongest category (at the
+  learned floor) and under any further category over that category's own threshold.
+- Outdoors / Indoors: Places365's own indoor/outdoor labels (the majority of the top-10 scenes).
+- Demography: the photo shows people (a face found, or a person detected at 0.5 or more).
+A category is shown when at least MIN_PHOTOS photos support it. Each photo's evidence names the source that
+fired (scene, object or ImageNet class) and its strongest class there.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 
-from models.catalog import DATA_DIR, read_labels
+from pipelines.album.interest import SOURCES, SUBJECTS, InterestModel, evidence
 
 CATEGORIES = ("Outdoors", "Indoors", "Food", "Transport", "Activity", "Sports", "Music/instruments", "Appliances",
               "Children", "Fashion", "Product/service", "Planting", "Pets/animals", "Culture events", "Locations",
@@ -28,38 +31,17 @@ GROUPS = {
     "Vacation": ("Outdoors", "Locations", "Transport"),
     "Household": ("Indoors", "Appliances", "Children", "Demography", "Product/service"),
 }
-W_F = 0.5
-CATEGORY_THRESHOLD = 0.2  # the reference's
 MIN_PHOTOS = 2  # a category is shown only when at least this many photos support it
+PERSON_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
-class CategoryMap:
-    scene: np.ndarray  # [365, 16] 0/1
-    objects: np.ndarray  # [80, 16] 0/1
+class PhotoSignals:
+    """What the profile reads of each photo: the three sources' scores, its environment and its people."""
 
-
-@cache
-def category_map() -> CategoryMap:
-    places = [line.split(" ")[0] for line in read_labels("categories_places365.txt")]
-    coco = list(read_labels("coco80_labels.txt"))
-    scene = np.zeros((len(places), len(CATEGORIES)))
-    objects = np.zeros((len(coco), len(CATEGORIES)))
-    with (DATA_DIR / "interest_categories.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            table, labels = (scene, places) if row["kind"] == "scene" else (objects, coco)
-            for category in row["categories"].split(";"):
-                table[labels.index(row["label"]), CATEGORIES.index(category)] = 1.0
-    return CategoryMap(scene, objects)
-
-
-def category_scores(scene_probs: np.ndarray, object_confidence: np.ndarray, w_f: float = W_F) -> np.ndarray:
-    """[photos, 16] blended category confidences (0..1)."""
-    mapping = category_map()
-    scene_based = np.clip(np.atleast_2d(scene_probs) @ mapping.scene, 0, 1)
-    conf = np.atleast_2d(object_confidence)
-    object_based = (conf[:, :, None] * mapping.objects[None]).max(1)
-    return w_f * scene_based + (1 - w_f) * object_based
+    scores: dict[str, np.ndarray]  # source -> [photos, classes]
+    indoor: np.ndarray  # [photos] bool
+    people: np.ndarray  # [photos] bool
 
 
 @dataclass(frozen=True)
@@ -68,6 +50,7 @@ class ProfileEntry:
     group: str
     photos: tuple[int, ...]  # the photos behind it
     mean_score: float
+    evidence: tuple[str, ...] = ()  # per photo, what made it count
 
 
 @dataclass(frozen=True)
@@ -84,75 +67,56 @@ def group_of(category: str) -> str:
     return next(g for g, members in GROUPS.items() if category in members)
 
 
-def build_profile(scores: np.ndarray, threshold: float = CATEGORY_THRESHOLD, min_photos: int = MIN_PHOTOS) -> Profile:
+def scene_weighted(model: InterestModel, w_f: float | None) -> dict[str, float]:
+    """The learned weights, or, when a person sets the scenes' weight w_f, the other sources sharing the rest
+    in their learned proportion."""
+    if w_f is None:
+        return model.weights
+    others = {s: w for s, w in model.weights.items() if s != "scene"}
+    total = sum(others.values()) or 1.0
+    return {"scene": w_f, **{s: (1 - w_f) * w / total for s, w in others.items()}}
+
+
+def photo_categories(model: InterestModel, signals: PhotoSignals, weights: dict[str, float]):
+    """[photos, 16] listed, [photos, 16] scores, and a function naming what made photo i count for a category."""
+    fused = model.probabilities(signals.scores, weights)
+    shown_subjects = model.listed(signals.scores, weights)
+    photos = len(signals.indoor)
+    listed, scores = np.zeros((photos, len(CATEGORIES)), bool), np.zeros((photos, len(CATEGORIES)))
+    for k, category in enumerate(SUBJECTS):
+        column = CATEGORIES.index(category)
+        listed[:, column], scores[:, column] = shown_subjects[:, k], fused[:, k]
+    for category, values in (("Indoors", signals.indoor), ("Outdoors", ~signals.indoor), ("Demography", signals.people)):
+        listed[:, CATEGORIES.index(category)] = values
+        scores[:, CATEGORIES.index(category)] = values.astype(float)
+
+    def why(i: int, category: str) -> str:
+        if category in SUBJECTS:
+            return evidence(model, signals.scores, i, category, weights)
+        return {"Indoors": "scene: indoor", "Outdoors": "scene: outdoor", "Demography": "people in the photo"}[category]
+
+    return listed, scores, why
+
+
+def build_profile(listed: np.ndarray, scores: np.ndarray, why=None, min_photos: int = MIN_PHOTOS) -> Profile:
     entries, hidden = [], []
     for k, category in enumerate(CATEGORIES):
-        photos = tuple(int(i) for i in np.flatnonzero(scores[:, k] >= threshold))
+        photos = tuple(int(i) for i in np.flatnonzero(listed[:, k]))
         if len(photos) >= min_photos:
-            entries.append(ProfileEntry(category, group_of(category), photos, float(scores[list(photos), k].mean())))
+            entries.append(ProfileEntry(category, group_of(category), photos, float(scores[list(photos), k].mean()),
+                                        tuple(why(i, category) for i in photos) if why else ()))
         elif photos:
             hidden.append(category)
     entries.sort(key=lambda e: (-len(e.photos), CATEGORIES.index(e.category)))
     return Profile(tuple(entries), tuple(hidden))
 
 
-ENVIRONMENT = ("Outdoors", "Indoors")
-SPECIFIC = tuple(c for c in CATEGORIES if c not in ENVIRONMENT)
+def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, indoor: np.ndarray,
+               faces: np.ndarray, person: int = 0) -> PhotoSignals:
+    """`faces`: faces found per photo; `person`: the COCO class of people."""
+    return PhotoSignals({"scene": scene, "objects": objects, "imagenet": imagenet}, np.asarray(indoor, bool),
+                        (np.asarray(faces) > 0) | (objects[:, person] >= PERSON_CONFIDENCE))
 
 
-def learn_w_f(scene_probs: np.ndarray, object_confidence: np.ndarray, labels: list[str],
-              grid: np.ndarray = np.linspace(0, 1, 21)) -> list[tuple[float, float]]:
-    """The seed's search: for each w_f, the share of photos whose top specific category (Indoors and
-    Outdoors left out: every photo is one of them) is their labeled category."""
-    unknown = sorted(set(labels) - set(SPECIFIC))
-    if unknown:
-        raise ValueError(f"labels must be specific categories ({', '.join(SPECIFIC)}); got {', '.join(unknown)}")
-    columns = [CATEGORIES.index(c) for c in SPECIFIC]
-    truth = np.array([SPECIFIC.index(label) for label in labels])
-    curve = []
-    for w in grid:
-        scores = category_scores(scene_probs, object_confidence, float(w))[:, columns]
-        curve.append((float(w), float(np.mean(scores.argmax(1) == truth))))
-    return curve
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m pipelines.album.profile LABELED_FOLDER: learn w_f on photos labeled with a category."""
-    import argparse
-    from pathlib import Path
-
-    from PIL import Image
-
-    from pipelines.common.hub import open_hub
-    from pipelines.vision.classification import SceneRecognizer
-    from pipelines.vision.objects import ObjectDetector
-
-    parser = argparse.ArgumentParser(description="Learn w_f (the scene weight) by the seed's grid search: "
-                                     "FOLDER holds labels.csv (filename, category) and images/.")
-    parser.add_argument("folder", type=Path)
-    args = parser.parse_args(argv)
-    hub = open_hub()
-    catalog = hub.store.catalog
-    scene = SceneRecognizer(hub.load(catalog.default("scene", "album"), 2))
-    objects = ObjectDetector(hub.load(catalog.default("object_detection", "album"), 2))
-    with (args.folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    scene_probs, object_conf = [], []
-    for row in rows:
-        with Image.open(args.folder / "images" / row["filename"]) as image:
-            photo = image.convert("RGB")
-        scene_probs.append(scene(photo).probabilities)
-        object_conf.append(objects(photo).class_confidence)
-    curve = learn_w_f(np.stack(scene_probs), np.stack(object_conf), [r["category"] for r in rows])
-    best = max(curve, key=lambda point: point[1])
-    print("| w_f | accuracy |\n|---|---|")
-    for w, accuracy in curve:
-        print(f"| {w:.2f} | {100 * accuracy:.1f} %{' (best)' if (w, accuracy) == best else ''} |")
-    print(f"\nw_f* = {best[0]:.2f} on {len(rows)} labeled photos (default {W_F})")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+__all__ = ["CATEGORIES", "GROUPS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals", "build_profile",
+           "photo_categories", "scene_weighted", "signals_of"]

@@ -25,13 +25,7 @@ from pipelines.album.events import (
 from pipelines.album.event_eval import main as events_cli
 from pipelines.album.export import album_json
 from pipelines.album.ingest import AlbumError, gather, read_zip
-from pipelines.album.profile import (
-    CATEGORIES,
-    build_profile,
-    category_map,
-    category_scores,
-    learn_w_f,
-)
+from pipelines.album.profile import CATEGORIES, build_profile
 from pipelines.common.photos import read_photo
 from pipelines.vision.classification import SceneRecognizer
 from tests.conftest import EVAL
@@ -131,47 +125,13 @@ def test_scene_distance_is_the_reference_formula():
     assert scene_distance(p, p) == 0.0
 
 
-def test_every_places_label_and_coco_class_has_categories():
-    mapping = category_map()
-    assert mapping.scene.shape == (365, 16) and mapping.objects.shape == (80, 16)
-    assert (mapping.scene.sum(1) >= 1).all() and (mapping.objects.sum(1) >= 1).all()
-    io_labels = [line.split()[1] for line in open("models/data/labels/IO_places365.txt") if line.strip()]
-    indoor, outdoor = CATEGORIES.index("Indoors"), CATEGORIES.index("Outdoors")
-    for k, flag in enumerate(io_labels):  # Indoors/Outdoors agree with Places365's own labels
-        assert mapping.scene[k, indoor] == (flag == "1") and mapping.scene[k, outdoor] == (flag == "2")
-
-
-def test_food_scenes_make_a_food_profile(hub):
-    scene = SceneRecognizer(hub.load("squeezenet1.1_places365.fp32_onnx", threads=2))
-    food_classes = [c for c in places_by_class() if c in ("restaurant", "kitchen", "bakery_shop", "coffee_shop",
-                                                              "dining_room", "fastfood_restaurant", "pantry")]
-    files = [f for c in food_classes for f in places_by_class()[c][:4]]
-    assert len(files) >= 8
-    scenes = np.stack([scene(Image.open(PLACES / "images" / f).convert("RGB")).probabilities for f in files])
-    profile = build_profile(category_scores(scenes, np.zeros((len(files), 80))))
-    specific = [e for e in profile.entries if e.category not in ("Indoors", "Outdoors")]
-    assert specific[0].category == "Food"
-    assert len(specific[0].photos) >= len(files) // 2
-    assert profile.groups()["Food"] == len(specific[0].photos)
-
-
 def test_a_category_needs_two_photos():
     scores = np.zeros((3, 16))
     scores[0, CATEGORIES.index("Sports")] = 0.9
     scores[:2, CATEGORIES.index("Food")] = 0.5
-    profile = build_profile(scores)
+    profile = build_profile(scores > 0, scores)
     assert [e.category for e in profile.entries] == ["Food"] and profile.entries[0].photos == (0, 1)
     assert profile.hidden == ("Sports",)
-
-
-def test_learn_w_f_prints_a_curve_over_the_grid():
-    scenes, objects = np.zeros((2, 365)), np.zeros((2, 80))
-    scenes[:, 0] = 1.0  # airfield: Outdoors, Transport
-    objects[:, 0] = 1.0  # person: Demography
-    curve = learn_w_f(scenes, objects, ["Transport", "Transport"])
-    assert len(curve) == 21 and curve[0] == (0.0, 0.0) and curve[-1] == (1.0, 1.0)
-    with pytest.raises(ValueError, match="specific categories"):
-        learn_w_f(scenes, objects, ["Indoors", "Food"])
 
 
 def test_capture_time_reads_exif_with_its_offset():
@@ -260,20 +220,3 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def test_the_w_f_cli_prints_the_curve_and_its_best(tmp_path, store, monkeypatch, capsys):
-    from pipelines.album.profile import main as profile_cli
-
-    folder = tmp_path / "labeled"
-    (folder / "images").mkdir(parents=True)
-    wanted = {"restaurant": "Food", "kitchen": "Food", "highway": "Transport", "harbor": "Transport"}
-    rows = ["filename,category"]
-    for scene_class, category in wanted.items():
-        for f in places_by_class().get(scene_class, [])[:3]:
-            (folder / "images" / f).write_bytes((PLACES / "images" / f).read_bytes())
-            rows.append(f"{f},{category}")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
-    monkeypatch.setenv("MVL_MODEL_DIRS", os.pathsep.join(str(d) for d in store.model_dirs))
-    monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))
-    assert profile_cli([str(folder)]) == 0
-    printed = capsys.readouterr().out
-    assert printed.count(" %") == 21 and "(best)" in printed and f"on {len(rows) - 1} labeled photos" in printed

@@ -1,0 +1,237 @@
+"""Training and evaluating the interest profile's classifiers on labeled photos.
+
+    python -m pipelines.album.interest_train train [--eval-dir ../shared/eval]   # writes models/data/interest/model.json
+    python -m pipelines.album.interest_train evaluate LABELED_FOLDER              # labels.csv (filename, category) + images/
+
+The labeled interest set is built from ../shared/eval class by class through the reviewed files in
+models/data/interest/: ImageNet and MiniPlaces photos take their class's category, a COCO photo the category of
+its largest labeled object ("none" where no category fits). It is split by a hash of each file's name into
+train (60 %), validation (20 %: regularisation, the sources' weights, the thresholds) and test (20 %: the
+figures reported). The features are the album's own: every photo goes through the album's per-photo code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import itertools
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.album.interest import (
+    CLASSES,
+    L2_GRID,
+    MIN_VALIDATION_PHOTOS,
+    MODEL_JSON,
+    PRECISION_TARGET,
+    RECIPE_VERSION,
+    SOURCES,
+    SUBJECTS,
+    InterestModel,
+    category_masses,
+    class_categories,
+    fit_source,
+    fuse,
+    interest_model,
+)
+
+DEFAULT_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+
+
+@dataclass(frozen=True)
+class LabeledPhoto:
+    path: Path
+    category: str
+    dataset: str
+
+    @property
+    def split(self) -> str:
+        bucket = int(hashlib.sha256(f"{self.dataset}/{self.path.name}".encode()).hexdigest(), 16) % 10
+        return "train" if bucket < 6 else "validation" if bucket < 8 else "test"
+
+
+def interest_set(eval_dir: Path) -> list[LabeledPhoto]:
+    imagenet, places, coco = (class_categories(s)[1] for s in ("imagenet", "scene", "objects"))
+
+    def category(onehot: np.ndarray, index: int) -> str:
+        return CLASSES[int(onehot[index].argmax())]
+
+    photos = []
+    with (eval_dir / "imagenet_val1300" / "labels.csv").open(newline="") as fh:
+        photos += [LabeledPhoto(eval_dir / "imagenet_val1300" / "images" / r["filename"],
+                                category(imagenet, int(r["class_index"])), "imagenet") for r in csv.DictReader(fh)]
+    with (eval_dir / "places_miniplaces" / "labels.csv").open(newline="") as fh:
+        photos += [LabeledPhoto(eval_dir / "places_miniplaces" / "images" / r["filename"],
+                                category(places, int(r["places365_index"])), "places")
+                   for r in csv.DictReader(fh) if r["places365_index"].strip()]
+    with (eval_dir / "coco" / "labels.csv").open(newline="") as fh:
+        boxes = list(csv.DictReader(fh))
+    for name in sorted({b["filename"] for b in boxes}):
+        mine = sorted((b for b in boxes if b["filename"] == name), key=lambda b: -(float(b["x2"]) - float(b["x1"]))
+                      * (float(b["y2"]) - float(b["y1"])))
+        named = [category(coco, int(b["class_id80"])) for b in mine]
+        photos.append(LabeledPhoto(eval_dir / "coco" / "images" / name, next((c for c in named if c != "none"), "none"),
+                                   "coco"))
+    return photos
+
+
+def album_scores(paths: list[Path], hub=None) -> dict[str, np.ndarray]:
+    """Each photo's scene, object and ImageNet scores, exactly as the album computes them."""
+    from pipelines.album.analysis import AlbumModels, PhotoResult
+    from pipelines.album.ingest import AlbumItem
+    from pipelines.common.hub import open_hub
+
+    models = AlbumModels(hub or open_hub())
+    results = [models.process(AlbumItem(p.name, p.read_bytes())) for p in paths]
+    unreadable = [r.name for r in results if not isinstance(r, PhotoResult)]
+    if unreadable:
+        raise ValueError(f"cannot read {', '.join(unreadable[:5])}")
+    return {"scene": np.stack([r.scene_probs for r in results]), "objects": np.stack([r.object_confidence for r in results]),
+            "imagenet": np.stack([r.imagenet_probs for r in results])}
+
+
+def _subset(scores: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {s: v[rows] for s, v in scores.items()}
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(p[np.arange(len(y)), y] + 1e-12)))
+
+
+def _fit_source(source: str, scores, y, train, validation):
+    masses = category_masses(source, scores[source])
+    fitted = {l2: fit_source(masses[train], y[train], l2) for l2 in L2_GRID}
+    l2 = min(fitted, key=lambda l2: _log_loss(fitted[l2].probabilities(masses[validation]), y[validation]))
+    return fitted[l2], l2
+
+
+def _precision_recall(p: np.ndarray, truth: np.ndarray, threshold: float) -> tuple[float, float, int]:
+    listed = p >= threshold
+    hits = int(np.sum(listed & truth))
+    return (hits / listed.sum() if listed.any() else 1.0), (hits / truth.sum() if truth.any() else 0.0), int(listed.sum())
+
+
+def balanced_accuracy(p: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> float:
+    """The seed's accuracy, averaged over every (kind of photo, category) present: the many scene photos of the
+    labeled set do not outvote the close-ups of one subject, nor a common category a rare one."""
+    predicted = p.argmax(1)
+    cells = [(kind, k) for kind in np.unique(kinds) for k in np.unique(y[kinds == kind])]
+    return float(np.mean([np.mean(predicted[(kinds == kind) & (y == k)] == k) for kind, k in cells]))
+
+
+def _threshold(p: np.ndarray, truth: np.ndarray) -> float | None:
+    """The lowest score whose listing keeps validation precision at PRECISION_TARGET (None: it cannot)."""
+    for t in sorted(set(np.round(p, 4)) | {0.5}):
+        if t <= 0.05:
+            continue
+        precision, _, listed = _precision_recall(p, truth, t)
+        if listed and precision >= PRECISION_TARGET:
+            return float(t)
+    return None
+
+
+def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[InterestModel, list[LabeledPhoto], dict]:
+    photos = interest_set(eval_dir)
+    if scores_cache and scores_cache.is_file():
+        scores = dict(np.load(scores_cache))
+    else:
+        scores = album_scores([p.path for p in photos], hub)
+        if scores_cache:
+            np.savez(scores_cache, **scores)
+    y = np.array([CLASSES.index(p.category) for p in photos])
+    split = np.array([p.split for p in photos])
+    train_rows, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
+    classifiers, l2s = {}, {}
+    for source in SOURCES:
+        classifiers[source], l2s[source] = _fit_source(source, scores, y, train_rows, validation)
+    model = InterestModel(classifiers, {s: 1 / 3 for s in SOURCES}, 0.0, {}, {}, {})
+    per_source = {s: model.source_probabilities(s, scores[s][validation]) for s in SOURCES}
+    grid = [w for w in itertools.product(np.round(np.arange(0, 1.01, 0.1), 1), repeat=3) if abs(sum(w) - 1) < 1e-9]
+    kinds = np.array([p.dataset for p in photos])[validation]
+    accuracy = {w: balanced_accuracy(fuse(per_source, dict(zip(SOURCES, w))), y[validation], kinds) for w in grid}
+    best = max(grid, key=lambda w: (accuracy[w], -np.var(w)))  # ties: the more even blend
+    weights = dict(zip(SOURCES, map(float, best)))
+    fused = fuse(per_source, weights)
+    truth = y[validation]
+    # the strongest category: one floor for all, set where its listings keep the precision target
+    top = fused.argmax(1)
+    subject = top < len(SUBJECTS)
+    floor = _threshold(fused[np.arange(len(top)), top][subject], (top == truth)[subject])
+    # a further category: its own threshold, where enough validation photos show it
+    thresholds = {c: _threshold(fused[:, CLASSES.index(c)], truth == CLASSES.index(c))
+                  if np.sum(truth == CLASSES.index(c)) >= MIN_VALIDATION_PHOTOS else None for c in SUBJECTS}
+    recipe = {"version": RECIPE_VERSION, "sets": ["imagenet_val1300", "places_miniplaces", "coco"],
+              "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")},
+              "l2": l2s, "precision_target": PRECISION_TARGET, "validation_accuracy": accuracy[best],
+              "cards": _album_cards(hub)}
+    model = InterestModel(classifiers, weights, floor or 0.0, thresholds, {}, recipe)
+    test = np.flatnonzero(split == "test")
+    measured = measure(model, _subset(scores, test), [photos[i].category for i in test])
+    return InterestModel(classifiers, weights, floor or 0.0, thresholds, measured, recipe), photos, scores
+
+
+def _album_cards(hub) -> dict[str, str]:
+    from models.catalog import default_catalog
+
+    catalog = hub.store.catalog if hub else default_catalog()
+    return {task: catalog.default(task, "album") for task in ("scene", "object_detection", "classification")}
+
+
+def measure(model: InterestModel, scores: dict[str, np.ndarray], categories: list[str]) -> dict[str, dict]:
+    """Per category: of its photos, the share listed under it (recall); of those listed, the share right."""
+    shown = model.listed(scores)
+    truth = np.array(categories)
+    out = {}
+    for k, c in enumerate(SUBJECTS):
+        hits, listed, positives = int(np.sum(shown[:, k] & (truth == c))), int(shown[:, k].sum()), int(np.sum(truth == c))
+        out[c] = {"photos": positives, "listed": listed, "precision": round(hits / listed, 3) if listed else None,
+                  "recall": round(hits / positives, 3) if positives else None}
+    return out
+
+
+def table(measured: dict[str, dict]) -> str:
+    def pct(value) -> str:
+        return "–" if value is None else f"{100 * value:.0f} %"
+
+    lines = ["| category | photos | recall | precision | listed |", "|---|---|---|---|---|"]
+    lines += [f"| {c} | {m['photos']} | {pct(m['recall'])} | {pct(m['precision'])} | {m['listed']} |"
+              for c, m in measured.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    training = commands.add_parser("train", help="train on ../shared/eval and write the model file")
+    training.add_argument("--eval-dir", type=Path, default=Path(os.environ.get("MVL_EVAL_DIR", DEFAULT_EVAL)))
+    training.add_argument("--out", type=Path, default=MODEL_JSON)
+    training.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
+    evaluating = commands.add_parser("evaluate", help="per-category recall and precision on a labeled folder")
+    evaluating.add_argument("folder", type=Path, help="labels.csv (filename, category) and images/")
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        model, photos, _ = train(args.eval_dir, scores_cache=args.scores_cache)
+        args.out.write_text(model.to_json(), encoding="utf-8")
+        print(f"weights {model.weights}; regularisation {model.recipe['l2']}; validation accuracy "
+              f"{model.recipe['validation_accuracy']:.3f}; photos {model.recipe['photos']}\n")
+        print("test photos (never trained or tuned on):\n" + table(model.measured))
+        print(f"\nwritten to {args.out}")
+        return 0
+    with (args.folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    unknown = sorted({r["category"] for r in rows} - set(CLASSES))
+    if unknown:
+        print(f"unknown categories {unknown}; known: {', '.join(CLASSES)}", file=sys.stderr)
+        return 2
+    scores = album_scores([args.folder / "images" / r["filename"] for r in rows])
+    print(table(measure(interest_model(), scores, [r["category"] for r in rows])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

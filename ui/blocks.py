@@ -11,6 +11,7 @@ from pipelines.common.photos import MAX_FILE_BYTES
 from pipelines.faces.gallery import Gallery
 from ui import album_tab, faces_tab, models_tab, photo_tab, your_model_tab
 from ui.context import AppContext
+from ui.gradio_cache import atomic_cache_writes
 from ui.sessions import remove_stale_temp
 
 QUEUE_SIZE = 32
@@ -20,6 +21,7 @@ CONCURRENCY = 2  # requests run at once per event (the machine has 2 cores); the
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     ctx = AppContext.create(store)
     remove_stale_temp()
+    atomic_cache_writes()
     with gr.Blocks(title="Mobile Vision Lab", delete_cache=(300, 900)) as demo:
         face_gallery = gr.State(Gallery())  # this session's enrolled faces, used by the Photo and Faces tabs
         gr.Markdown(

@@ -172,6 +172,7 @@ class ModelCard:
     stage: str | None = None  # MTCNN: "pnet", "rnet" or "onet"
     decoder: DecoderConfig | None = None  # detection cards with one network: how its outputs are decoded
     rebuild: Rebuild | None = None  # no public download of the file: rebuilt here from public weights
+    open_batch: bool = False  # the file is fixed at batch 1; the backend opens it (all faces in one call)
 
     @property
     def is_derived(self) -> bool:
@@ -367,7 +368,7 @@ def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) ->
         sources=(Source(what=f"derived here from {parent.name} by the recipe {recipe.as_dict()}"),),
         phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
         io_labels=parent.io_labels, derived_from=parent.name, recipe=recipe, stage=parent.stage,
-        decoder=parent.decoder,
+        decoder=parent.decoder, open_batch=parent.open_batch,
     )
 
 
@@ -400,6 +401,7 @@ def _card(entry: dict, rows: list[dict[str, str]]) -> ModelCard:
         stage=entry.get("stage"),
         decoder=_decoder(entry, task, name),
         rebuild=_rebuild(entry, name),
+        open_batch=bool(entry.get("open_batch", False)),
     )
     if len(card.sha256) != 64:
         raise CatalogError(f"card {name!r}: sha256 must be 64 hex digits")

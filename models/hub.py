@@ -49,7 +49,7 @@ class ModelHub:
             calibrated = card.recipe is not None and card.recipe.calibration is not None
             inputs = self.calibration(card) if calibrated and self.calibration else None
             resolved = self.store.resolve(card, inputs)
-            model = LoadedModel(card, resolved, backend_class(card.runtime)(resolved.path, threads))
+            model = LoadedModel(card, resolved, backend_class(card.runtime)(resolved.path, threads, card.open_batch))
             with self._lock:
                 self._loaded[key] = model
             return model

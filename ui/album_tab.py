@@ -90,7 +90,7 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     params = EventParams(trip_gap_hours=float(trip_gap_hours), window=timedelta(minutes=float(window_minutes)),
                          scene_threshold=float(threshold))
     result = analyse_album(ctx.hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
-                           params=params, w_f=float(w_f))
+                           params=params, w_f=float(w_f), engine=ctx.album_workers.engine())
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}

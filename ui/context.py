@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,22 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("MVL_DATA_DIR") or Path.home() / ".local" / "share" / "mobile-vision-lab")
 
 
+class AlbumWorkers:
+    """The album's worker processes (lower priority than the interactive requests), started on the first
+    album and kept, so their models load once."""
+
+    def __init__(self, store: ModelStore):
+        self._store, self._engine, self._lock = store, None, threading.Lock()
+
+    def engine(self):
+        with self._lock:
+            if self._engine is None:
+                from pipelines.album.analysis import ProcessEngine
+
+                self._engine = ProcessEngine(self._store)
+            return self._engine
+
+
 @dataclass(frozen=True)
 class AppContext:
     hub: ModelHub
@@ -34,6 +51,7 @@ class AppContext:
     names: frozenset[str] = field(default=frozenset())  # model names a request may log
     availability: dict[str, Availability] = field(default_factory=dict)  # per card, as the app started
     upload_limits: SandboxLimits = field(default_factory=SandboxLimits.from_env)  # for uploaded models
+    album_workers: AlbumWorkers | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -68,7 +86,8 @@ class AppContext:
         names = frozenset({c.name for c in catalog} | set(catalog.displays("face_detection")))
         availability = {c.name: hub.store.availability(c) for c in catalog}
         return cls(hub, read_evaluations(), SavedGalleries(default_data_dir() / "galleries.sqlite"),
-                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names, availability)
+                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names, availability,
+                   album_workers=AlbumWorkers(hub.store))
 
     def examples(self, names: tuple[str, ...]) -> list[list[str]]:
         """scikit-image's bundled photos as example inputs, copied where Gradio may serve them."""

@@ -24,7 +24,8 @@ class Backend(ABC):
 
     runtime: str
 
-    def __init__(self, path, threads: int):
+    def __init__(self, path, threads: int, open_batch: bool = False):
+        """open_batch: a file fixed at batch 1 is made to take any batch (where the runtime needs it)."""
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.path = path

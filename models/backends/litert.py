@@ -36,8 +36,8 @@ class LiteRTBackend(Backend):
 
     runtime = "tflite"
 
-    def __init__(self, path, threads: int):
-        super().__init__(path, threads)
+    def __init__(self, path, threads: int, open_batch: bool = False):
+        super().__init__(path, threads)  # LiteRT resizes its inputs to any batch where the model allows
         try:
             self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self._interpreter.allocate_tensors()

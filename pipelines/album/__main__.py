@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines.album.analysis import analyse_album
+from pipelines.album.analysis import ProcessEngine, analyse_album
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.ingest import folder_files, gather
 from pipelines.common.hub import open_hub
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="one row per photo, as CSV")
     parser.add_argument("--profile-csv", type=Path, help="the interest profile's category table, as CSV")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--engine", choices=("threads", "processes"), default="threads",
+                        help="threads of this process (fastest), or worker processes at a lower priority")
     parser.add_argument("--max-photos", type=int, default=10_000)
     args = parser.parse_args(argv)
     files = folder_files(args.photos) if args.photos.is_dir() else [(args.photos.name, args.photos.read_bytes())]
@@ -41,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         if bar:
             bar.update(1)
 
-    result = analyse_album(open_hub(), album, args.workers, progress)
+    hub = open_hub()
+    engine = ProcessEngine(hub.store, args.workers) if args.engine == "processes" else None
+    try:
+        result = analyse_album(hub, album, args.workers, progress, engine=engine)
+    finally:
+        if engine:
+            engine.close()
     if bar:
         bar.close()
     args.out.write_text(album_json(result), encoding="utf-8")

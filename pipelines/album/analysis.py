@@ -20,12 +20,12 @@ from pipelines.album.ingest import AlbumError, AlbumInput, AlbumItem, Skipped
 from pipelines.album.interest import interest_model
 from pipelines.common.photos import Capture, PhotoError, read_photo
 from pipelines.faces.people import Person, frequent_photos, group_people
-from pipelines.faces.pipeline import FacePipeline
+from pipelines.faces.pipeline import FacePipeline, match_threshold
 from pipelines.vision.classification import Classifier, SceneRecognizer
 from pipelines.vision.face_detection import DetectorOptions
 from pipelines.vision.objects import ObjectDetector
 
-MAX_SIDE = 1600  # photos are decoded to at most this; every model's input is smaller
+MAX_SIDE = 1000  # photos are decoded to at most this (a 12 MP JPEG at 1/4 scale): every model needs less, MTCNN 600 px
 FREQUENT_PERSON = 2  # a person seen in at least this many photos is one who matters to the gallery's owner
 
 
@@ -44,6 +44,7 @@ class PhotoResult:
     thumbnail: Image.Image = field(repr=False)
     decode_ms: float = 0.0
     inference_ms: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict, repr=False)  # decode, each model, the rest
 
     @property
     def time(self) -> datetime | None:
@@ -94,34 +95,93 @@ class AlbumModels:
         self.scene_names = class_names(self.scene.card)
 
     def process(self, item: AlbumItem) -> PhotoResult | Skipped:
-        start = time.perf_counter()
+        """One photo: decoded at the size the models need, then every model; the stages timed."""
+        clock = [time.perf_counter()]
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return 1000 * (clock[-1] - clock[-2])
+
         try:
             photo = read_photo(item.data, max_side=MAX_SIDE)
         except PhotoError as exc:
             return Skipped(item.name, str(exc))
-        decoded = time.perf_counter()
+        stages = {"decode": lap()}
         scene = self.scene(photo.image)
+        stages["scene"] = lap()
         imagenet = self.imagenet.run(photo.image)[0]
+        stages["imagenet"] = lap()
         objects = self.objects(photo.image)
+        stages["objects"] = lap()
         faces = self.faces(photo.image, DetectorOptions())
-        done = time.perf_counter()
+        stages["faces"] = lap()
         thumbnail = photo.image.copy()
-        thumbnail.thumbnail((256, 256))
+        thumbnail.thumbnail((256, 256), Image.Resampling.BILINEAR)
+        stages["thumbnail"] = lap()
         return PhotoResult(
             item.name, photo.capture, scene.probabilities, tuple(p.label for p in scene.top[:3]),
             scene.environment == "indoor", imagenet,
             objects.class_confidence, tuple(dict.fromkeys(d.label for d in objects.detections)),
-            faces.embeddings.vectors, faces.crops, thumbnail, 1000 * (decoded - start), 1000 * (done - decoded),
+            faces.embeddings.vectors, faces.crops, thumbnail, stages["decode"],
+            sum(v for k, v in stages.items() if k != "decode"), stages,
         )
 
 
-def _process_all(models: AlbumModels, album: AlbumInput, workers: int, progress) -> list[PhotoResult | Skipped]:
+class ThreadEngine:
+    """The photos in threads of this process, sharing one set of models (the backends are thread-safe)."""
+
+    def __init__(self, hub: ModelHub, workers: int | None = None):
+        self.hub, self.workers = hub, workers or os.cpu_count() or 1
+
+    def map(self, items):
+        models = AlbumModels(self.hub)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            yield from pool.map(models.process, items)
+
+
+_WORKER_MODELS: AlbumModels | None = None
+
+
+def _start_worker(model_dirs: list[str], cache_dir: str, allow_download: bool, nice: int) -> None:
+    global _WORKER_MODELS
+    os.nice(nice)
+    from models.store import ModelStore
+    from pipelines.common.hub import open_hub
+
+    _WORKER_MODELS = AlbumModels(open_hub(ModelStore(model_dirs, cache_dir, allow_download)))
+
+
+def _worker_process(item: AlbumItem) -> PhotoResult | Skipped:
+    return _WORKER_MODELS.process(item)
+
+
+class ProcessEngine:
+    """The photos in worker processes at a lower priority (nice), each with its own models: an album uses the
+    cores the interactive requests leave, and no Python lock is shared between the photos. The pool lives as
+    long as the engine (the app keeps one), so models load once."""
+
+    def __init__(self, store, workers: int | None = None, nice: int = 10):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers or os.cpu_count() or 1
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=([str(d) for d in store.model_dirs], str(store.cache_dir), store.allow_download, nice))
+
+    def map(self, items):
+        yield from self._pool.map(_worker_process, items, chunksize=1)
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+def _process_all(engine, album: AlbumInput, progress) -> list[PhotoResult | Skipped]:
     done = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, result in enumerate(pool.map(models.process, album.items)):
-            done.append(result)
-            if progress:
-                progress(i + 1, len(album.items))
+    for i, result in enumerate(engine.map(album.items)):
+        done.append(result)
+        if progress:
+            progress(i + 1, len(album.items))
     return done
 
 
@@ -135,7 +195,7 @@ def _display_order(photos: list[PhotoResult]) -> list[PhotoResult]:
 
 
 def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np.ndarray,
-               models: AlbumModels) -> list[TripSummary]:
+               scene_names: tuple[str, ...], object_labels: tuple[str, ...]) -> list[TripSummary]:
     summaries, names = [], events_module.labels_of(trips, len(photos))[0]
     for trip in trips:
         members = list(trip.photos)
@@ -144,20 +204,24 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
         locals_ = [photos[i].capture.local for i in members if photos[i].capture.local]
         summaries.append(TripSummary(
             names[members[0]], trip, min(locals_) if locals_ else None, max(locals_) if locals_ else None,
-            tuple(models.scene_names[i] for i in np.argsort(-fused)[:3]),
-            tuple(models.objects.labels[i] for i in np.argsort(-strongest)[:3] if strongest[i] >= 0.3),
+            tuple(scene_names[i] for i in np.argsort(-fused)[:3]),
+            tuple(object_labels[i] for i in np.argsort(-strongest)[:3] if strongest[i] >= 0.3),
         ))
     return summaries
 
 
 def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, progress=None,
                   params: events_module.EventParams = events_module.EventParams(),
-                  w_f: float | None = None) -> AlbumResult:
-    """Every photo through the models (in parallel), then trips, days and moments, people and the profile."""
+                  w_f: float | None = None, engine=None) -> AlbumResult:
+    """Every photo through the models (in parallel: `engine`, default threads of this process), then trips,
+    days and moments, people and the profile."""
     if not album.items:
         raise AlbumError("no photos to process" + (f" ({len(album.skipped)} files skipped)" if album.skipped else ""))
-    models = AlbumModels(hub)
-    done = _process_all(models, album, workers or os.cpu_count() or 1, progress)
+    catalog = hub.store.catalog
+    scene_names = class_names(catalog[catalog.default("scene", "album")])
+    object_labels = class_names(catalog[catalog.default("object_detection", "album")])
+    threshold = match_threshold(catalog.default("face_embedding", "album"))
+    done = _process_all(engine or ThreadEngine(hub, workers), album, progress)
     photos = _display_order([r for r in done if isinstance(r, PhotoResult)])
     skipped = list(album.skipped) + [r for r in done if isinstance(r, Skipped)]
     notes = list(album.notes)
@@ -171,7 +235,7 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     objects = np.stack([p.object_confidence for p in photos])
     trips = events_module.segment([p.capture for p in photos], [p.name for p in photos], scenes, params)
     placement = tuple(zip(*events_module.labels_of(trips, len(photos))))
-    people = group_people([p.face_vectors for p in photos], [p.face_crops for p in photos], models.faces.threshold)
+    people = group_people([p.face_vectors for p in photos], [p.face_crops for p in photos], threshold)
     model = interest_model()
     weights = profile_module.scene_weighted(model, w_f)
     signals = profile_module.signals_of(scenes, objects, np.stack([p.imagenet_probs for p in photos]),
@@ -179,7 +243,8 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     listed, scores, why = profile_module.photo_categories(model, signals, weights)
     per_trip = np.stack([listed[list(t.photos)].any(0) for t in trips])
     trip_scores = np.stack([scores[list(t.photos)].max(0) for t in trips])
-    return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(_summaries(photos, trips, scenes, objects, models)),
+    summaries = _summaries(photos, trips, scenes, objects, scene_names, object_labels)
+    return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(summaries),
                        placement, tuple(people), frequent_photos(people, FREQUENT_PERSON),
                        profile_module.build_profile(listed, scores, why),
                        profile_module.build_profile(per_trip, trip_scores, min_photos=1), weights)

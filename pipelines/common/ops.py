@@ -32,6 +32,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, mode: str = "union") 
     Boxes are (x1, y1, x2, y2) with inclusive pixel ends (the +1 of the MTCNN lineage)."""
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
+    if len(boxes) <= 2048:
+        return _nms_matrix(boxes, scores, iou, mode)
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = np.argsort(-scores, kind="stable")
@@ -46,6 +48,25 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, mode: str = "union") 
         denominator = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
         order = rest[inter / denominator <= iou]
     return np.array(keep, np.int64)
+
+
+def _nms_matrix(boxes: np.ndarray, scores: np.ndarray, iou: float, mode: str) -> np.ndarray:
+    """The same greedy suppression from a matrix of overlaps computed at once (fewer numpy calls)."""
+    order = np.argsort(-scores, kind="stable")
+    b = boxes[order, :4].astype(np.float64)
+    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    w = np.maximum(0.0, np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]) + 1)
+    h = np.maximum(0.0, np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]) + 1)
+    inter = w * h
+    denominator = np.minimum(area[:, None], area[None]) if mode == "min" else area[:, None] + area[None] - inter
+    overlapping = inter / denominator > iou
+    suppressed = np.zeros(len(b), bool)
+    keep = []
+    for i in range(len(b)):
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= overlapping[i]
+    return order[np.array(keep, np.int64)]
 
 
 @dataclass(frozen=True)

@@ -64,17 +64,22 @@ def letterbox(image: Image.Image, contract: InputContract) -> tuple[np.ndarray, 
 
 def to_tensor(pixels: np.ndarray, contract: InputContract) -> np.ndarray:
     """RGB pixels [H, W, 3] or a batch [N, H, W, 3] (any dtype) -> the card's float32 batch."""
-    batch = np.asarray(pixels, np.float32)
+    batch = np.asarray(pixels)
     if batch.ndim == 3:
         batch = batch[None]
+    mean, std = np.asarray(contract.mean, np.float32), np.asarray(contract.std, np.float32)
     if contract.channels == "BGR":
-        batch = batch[..., ::-1]
-    batch = (batch - np.asarray(contract.mean, np.float32)) / np.asarray(contract.std, np.float32)
+        batch, mean, std = batch[..., ::-1], mean[::-1], std[::-1]
     if contract.transposed:
         batch = batch.transpose(0, 2, 1, 3)
     if contract.layout == "NCHW":
         batch = batch.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(batch)
+        mean, std = mean[:, None, None], std[:, None, None]
+    # the layout moves on the source pixels; one float copy, then the scaling in place
+    tensor = np.ascontiguousarray(batch, dtype=np.float32)
+    tensor -= mean
+    tensor /= std
+    return tensor
 
 
 def to_input_tensor(image: Image.Image, contract: InputContract) -> np.ndarray:

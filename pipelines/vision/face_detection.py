@@ -118,17 +118,19 @@ class MTCNN:
 
     @staticmethod
     def _crops(pixels: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-        """Square crops of the boxes, zero outside the photo, resized to size x size."""
+        """Square crops of the boxes (inclusive pixel ends), zero outside the photo, resized to size x size."""
         height, width = pixels.shape[:2]
         out = np.zeros((len(boxes), size, size, 3), np.uint8)
-        for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int)):
-            w, h = x2 - x1 + 1, y2 - y1 + 1
-            if w < 1 or h < 1:
+        for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int).tolist()):
+            if x2 < x1 or y2 < y1:
                 continue
-            patch = np.zeros((h, w, 3), np.uint8)
-            sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2 + 1), min(height, y2 + 1)
-            if sx2 > sx1 and sy2 > sy1:
-                patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = pixels[sy1:sy2, sx1:sx2]
+            if x1 >= 0 and y1 >= 0 and x2 < width and y2 < height:
+                patch = pixels[y1:y2 + 1, x1:x2 + 1]  # a view: no copy inside the photo
+            else:
+                patch = np.zeros((y2 - y1 + 1, x2 - x1 + 1, 3), np.uint8)
+                sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2 + 1), min(height, y2 + 1)
+                if sx2 > sx1 and sy2 > sy1:
+                    patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = pixels[sy1:sy2, sx1:sx2]
             out[i] = np.asarray(Image.fromarray(patch).resize((size, size), Image.Resampling.BILINEAR))
         return out
 

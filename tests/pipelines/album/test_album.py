@@ -220,3 +220,20 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+
+
+def test_worker_processes_compute_what_threads_compute(hub, store, sample_photos):
+    from pipelines.album.analysis import ProcessEngine, ThreadEngine
+
+    items = gather([(f"{name}.png", _png(sample_photos[name])) for name in ("astronaut", "coffee", "chelsea")]).items
+    engine = ProcessEngine(store, workers=2)
+    try:
+        in_processes = list(engine.map(items))
+    finally:
+        engine.close()
+    in_threads = list(ThreadEngine(hub, 2).map(items))
+    assert [p.name for p in in_processes] == [p.name for p in in_threads]
+    for a, b in zip(in_processes, in_threads):
+        for field in ("scene_probs", "imagenet_probs", "object_confidence", "face_vectors"):
+            np.testing.assert_allclose(getattr(a, field), getattr(b, field), atol=1e-5)
+    assert len(in_threads[0].face_vectors) == 1  # the astronaut

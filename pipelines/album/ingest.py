@@ -1,9 +1,11 @@
-"""An album as uploaded: files, a folder or a .zip, read with stated limits; duplicates by content once."""
+"""An album as given: files, a folder or a .zip, read with stated limits; duplicates by content once.
+
+Photos are read one at a time where they are (a file, a zip member, bytes already in memory): an album of
+hundreds of MB is never held in memory whole."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -14,6 +16,7 @@ MAX_ZIP_TOTAL = 1024 * 1024 * 1024  # uncompressed bytes
 MAX_ZIP_RATIO = 100  # uncompressed / compressed, per member
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"}
+_CHUNK = 1 << 20
 
 
 class AlbumError(ValueError):
@@ -21,9 +24,56 @@ class AlbumError(ValueError):
 
 
 @dataclass(frozen=True)
+class ZipMember:
+    archive: Path
+    index: int  # its place in the archive's directory (names may repeat); read, never extracted to disk
+    size: int  # as the archive's header says; reading more or less than this is refused
+
+
+@dataclass(frozen=True)
 class AlbumItem:
-    name: str  # as uploaded, for display only: never used as a path
-    data: bytes = field(repr=False)  # a file's own time is never kept: it is not when the photo was taken
+    """One photo and where its bytes are: in memory, a file, or a member of a zip. A file's own time is never
+    kept: it is not when the photo was taken."""
+
+    name: str  # as given, for display only: never used as a path
+    source: bytes | Path | ZipMember = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        if isinstance(self.source, bytes):
+            return len(self.source)
+        if isinstance(self.source, ZipMember):
+            return self.source.size
+        return self.source.stat().st_size
+
+    def chunks(self):
+        if isinstance(self.source, bytes):
+            yield self.source
+            return
+        if isinstance(self.source, ZipMember):
+            with zipfile.ZipFile(self.source.archive) as archive, \
+                    archive.open(archive.infolist()[self.source.index]) as fh:
+                read = 0
+                while chunk := fh.read(_CHUNK):
+                    read += len(chunk)
+                    if read > self.source.size:
+                        raise AlbumError("larger than its header says: not read")
+                    yield chunk
+            if read != self.source.size:
+                raise AlbumError("shorter than its header says: not read")
+            return
+        with self.source.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+
+    def read(self) -> bytes:
+        return self.source if isinstance(self.source, bytes) else b"".join(self.chunks())
+
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for chunk in self.chunks():
+            sha.update(chunk)
+        return sha.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -44,22 +94,24 @@ def _is_unsafe(name: str) -> bool:
     return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
 
 
-def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], list[Skipped]]:
-    """Members of a zip, checked against its stated limits before anything is decompressed."""
+def read_zip(archive_path: Path, name: str | None = None) -> tuple[list[AlbumItem], list[Skipped]]:
+    """The photos of a zip, checked against its stated limits before anything is decompressed; each member
+    is read later, when its photo is processed."""
+    name = name or archive_path.name
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        with zipfile.ZipFile(archive_path) as archive:
+            members = [(i, m) for i, m in enumerate(archive.infolist()) if not m.filename.endswith("/")]
     except Exception:  # a damaged archive makes zipfile raise many types (BadZipFile, UnicodeDecodeError, ...)
         raise AlbumError(f"{name} is not a readable .zip file") from None
-    members = [m for m in archive.infolist() if not m.filename.endswith("/")]
     if len(members) > MAX_ZIP_MEMBERS:
         raise AlbumError(f"{name} has {len(members)} files; the limit is {MAX_ZIP_MEMBERS}")
-    total = sum(m.file_size for m in members)
+    total = sum(m.file_size for _, m in members)
     if total > MAX_ZIP_TOTAL:
         raise AlbumError(f"{name} would unpack to {total / 2**20:.0f} MB; the limit is {MAX_ZIP_TOTAL // 2**20} MB")
     items, skipped = [], []
-    for member in members:
+    for index, member in members:
         label = f"{name}/{member.filename}"
-        suffix = PurePosixPath(member.filename).suffix.lower() if member.filename else ""
+        suffix = PurePosixPath(member.filename.replace("\\", "/")).suffix.lower() if member.filename else ""
         if not member.filename:
             skipped.append(Skipped(label, "a file without a name: not read"))
         elif _is_unsafe(member.filename):
@@ -70,38 +122,39 @@ def read_zip(data: bytes, name: str = "album.zip") -> tuple[list[AlbumItem], lis
             skipped.append(Skipped(label, "not a photo"))
         elif member.compress_size and member.file_size / member.compress_size > MAX_ZIP_RATIO:
             skipped.append(Skipped(label, f"compressed more than {MAX_ZIP_RATIO}:1 (a zip bomb?): not unpacked"))
+        elif member.flag_bits & 0x1:
+            skipped.append(Skipped(label, "encrypted in the archive: not read"))
         else:
-            try:
-                with archive.open(member) as fh:
-                    content = fh.read(member.file_size + 1)
-            except Exception as exc:  # damaged, encrypted or an unsupported compression: zipfile's errors vary
-                skipped.append(Skipped(label, f"damaged or unreadable in the archive ({type(exc).__name__}): not read"))
-                continue
-            if len(content) > member.file_size:
-                skipped.append(Skipped(label, "larger than its header says: not read"))
-                continue
-            items.append(AlbumItem(label, content))
+            items.append(AlbumItem(label, ZipMember(archive_path, index, member.file_size)))
     return items, skipped
 
 
-def gather(files: list[tuple[str, bytes]], max_photos: int | None = None) -> AlbumInput:
-    """Uploaded files and zips -> the photos to process (duplicates by content once, at most max_photos)."""
+def gather(files: list[tuple[str, bytes | Path]], max_photos: int | None = None) -> AlbumInput:
+    """Given files and zips (bytes or paths) -> the photos to process (duplicates by content once, at most
+    max_photos). Each photo is hashed as it is read; none is kept in memory."""
     max_photos = max_photos or MAX_PHOTOS
     items, skipped, notes = [], [], []
-    for name, data in files:
-        suffix = Path(name).suffix.lower()
+    for name, source in files:
+        suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
         if suffix == ".zip":
-            found, rejected = read_zip(data, Path(name).name)
+            if isinstance(source, bytes):
+                raise AlbumError("a .zip is read from its file")  # a caller's mistake, not a person's
+            found, rejected = read_zip(source, PurePosixPath(name.replace("\\", "/")).name)
             items += found
             skipped += rejected
         elif suffix in ARCHIVE_SUFFIXES:
             skipped.append(Skipped(name, "only .zip archives are opened"))
         else:
-            items.append(AlbumItem(name, data))  # the caller's display name: never used as a path
+            items.append(AlbumItem(name, source))  # the caller's display name: never used as a path
     seen: dict[str, str] = {}
     unique = []
     for item in items:
-        digest = hashlib.sha256(item.data).hexdigest()
+        try:
+            digest = item.digest()
+        except Exception as exc:  # a damaged member, a file gone: zipfile's and the OS's errors vary
+            reason = str(exc) if isinstance(exc, AlbumError) else f"damaged or unreadable ({type(exc).__name__}): not read"
+            skipped.append(Skipped(item.name, reason))
+            continue
         if digest in seen:
             skipped.append(Skipped(item.name, f"the same photo as {seen[digest]}: processed once"))
         else:
@@ -113,6 +166,7 @@ def gather(files: list[tuple[str, bytes]], max_photos: int | None = None) -> Alb
     return AlbumInput(tuple(unique), tuple(skipped), tuple(notes))
 
 
-def folder_files(folder: Path) -> list[tuple[str, bytes]]:
-    return [(str(path.relative_to(folder)), path.read_bytes()) for path in sorted(folder.rglob("*"))
+def folder_files(folder: Path) -> list[tuple[str, Path]]:
+    """Every file under a folder (symbolic links not followed), by its path relative to the folder."""
+    return [(str(path.relative_to(folder)), path) for path in sorted(folder.rglob("*"))
             if path.is_file() and not path.is_symlink()]

@@ -87,7 +87,7 @@ def album_scores(paths: list[Path], hub=None) -> dict[str, np.ndarray]:
     from pipelines.common.hub import open_hub
 
     models = AlbumModels(hub or open_hub())
-    results = [models.process(AlbumItem(p.name, p.read_bytes())) for p in paths]
+    results = [models.process(AlbumItem(p.name, p)) for p in paths]
     unreadable = [r.name for r in results if not isinstance(r, PhotoResult)]
     if unreadable:
         raise ValueError(f"cannot read {', '.join(unreadable[:5])}")

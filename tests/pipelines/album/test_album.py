@@ -152,29 +152,28 @@ def test_heic_photos_are_read(sample_photos):
     assert photo.size == sample_photos["coffee"].size and photo.format in ("HEIF", "HEIC")
 
 
-def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
+def _zip(path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    return buffer.getvalue()
+    return path
 
 
-def test_zip_members_that_are_unsafe_or_not_photos_are_skipped_and_listed(sample_photos):
+def test_zip_members_that_are_unsafe_or_not_photos_are_skipped_and_listed(sample_photos, tmp_path):
     photo = _jpeg(sample_photos["coffee"])
-    items, skipped = read_zip(_zip({
+    items, skipped = read_zip(_zip(tmp_path / "album.zip", {
         "a/coffee.jpg": photo, "/etc/passwd.jpg": photo, "../up.jpg": photo, "inner.zip": b"PK",
-        "readme.txt": b"hi", "bomb.jpg": b"\0" * 5_000_000,
+        "readme.txt": b"hi", "bomb.jpg": b"\0" * 5_000_000, "win\\dir\\notes.txt": b"hi",
     }))
-    assert [i.name for i in items] == ["album.zip/a/coffee.jpg"]
+    assert [i.name for i in items] == ["album.zip/a/coffee.jpg"] and items[0].read() == photo
     reasons = {s.name.split("/", 1)[1]: s.reason for s in skipped}
     assert "outside the archive" in reasons["/etc/passwd.jpg"] and "outside the archive" in reasons["../up.jpg"]
     assert "inside the archive" in reasons["inner.zip"] and reasons["readme.txt"] == "not a photo"
-    assert "zip bomb" in reasons["bomb.jpg"]
+    assert "zip bomb" in reasons["bomb.jpg"] and reasons["win\\dir\\notes.txt"] == "not a photo"
 
 
-def test_zip_limits_are_checked_before_unpacking(monkeypatch):
-    data = _zip({f"p{i}.jpg": b"x" * 100 for i in range(5)}, zipfile.ZIP_STORED)
+def test_zip_limits_are_checked_before_unpacking(monkeypatch, tmp_path):
+    data = _zip(tmp_path / "album.zip", {f"p{i}.jpg": b"x" * 100 for i in range(5)}, zipfile.ZIP_STORED)
     monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 4)
     with pytest.raises(AlbumError, match="5 files; the limit is 4"):
         read_zip(data)
@@ -183,7 +182,8 @@ def test_zip_limits_are_checked_before_unpacking(monkeypatch):
     with pytest.raises(AlbumError, match="would unpack"):
         read_zip(data)
     with pytest.raises(AlbumError, match="not a readable .zip"):
-        read_zip(b"not a zip at all")
+        (tmp_path / "bad.zip").write_bytes(b"not a zip at all")
+        read_zip(tmp_path / "bad.zip")
 
 
 def test_duplicates_once_and_the_album_limit(sample_photos, monkeypatch):

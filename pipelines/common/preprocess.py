@@ -68,8 +68,8 @@ def to_tensor(pixels: np.ndarray, contract: InputContract) -> np.ndarray:
     if batch.ndim == 3:
         batch = batch[None]
     mean, std = np.asarray(contract.mean, np.float32), np.asarray(contract.std, np.float32)
-    if contract.channels == "BGR":
-        batch, mean, std = batch[..., ::-1], mean[::-1], std[::-1]
+    if contract.channels == "BGR":  # mean and std are given in the card's channel order
+        batch = batch[..., ::-1]
     if contract.transposed:
         batch = batch.transpose(0, 2, 1, 3)
     if contract.layout == "NCHW":

@@ -14,9 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.common.hub import open_hub  # noqa: E402
-from pipelines.lab.evaluate import DEFAULT_EVAL, EVAL_SETS, evaluate_cards  # noqa: E402
+from pipelines.lab.evaluate import DEFAULT_EVAL, EVALUATORS, evaluate_cards  # noqa: E402
 from pipelines.lab.records import read_evaluations  # noqa: E402
-from ui.format import model_table_rows  # noqa: E402 (pure: no gradio)
+from ui.format import TASK_TITLES, model_rows  # noqa: E402 (pure: no gradio)
 
 
 def main() -> None:
@@ -28,13 +28,14 @@ def main() -> None:
     hub = open_hub()
     catalog = hub.store.catalog
     start = time.perf_counter()
-    results = evaluate_cards(hub, [c for c in catalog if c.task in EVAL_SETS], args.eval_dir, args.runs)
+    results = evaluate_cards(hub, [c for c in catalog if c.task in EVALUATORS], args.eval_dir, args.runs)
     full = time.perf_counter() - start
 
     views = 50
     start = time.perf_counter()
     for _ in range(views):
-        rows = model_table_rows(catalog, read_evaluations())
+        cached = read_evaluations()
+        rows = [row for task in TASK_TITLES for row in model_rows(catalog, cached, task)]
     per_view = (time.perf_counter() - start) / views
 
     photos = sum(r.photos for r in results)

@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backends import BackendError  # noqa: E402
 from models.hub import ModelHub  # noqa: E402
+from pipelines.common.eval_sets import eval_dir  # noqa: E402
 from pipelines.common.hub import open_hub  # noqa: E402
 from pipelines.common.preprocess import to_tensor  # noqa: E402
 from pipelines.vision.face_detection import DetectorOptions, load_detector  # noqa: E402
 from pipelines.vision.face_embedding import align_face  # noqa: E402
 
-DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+DEFAULT_EVAL = eval_dir()
 
 
 def detector_table(hub: ModelHub, photos: list[Image.Image], repeats: int) -> None:
@@ -82,7 +83,7 @@ def embedder_table(hub: ModelHub, crops: np.ndarray, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval-dir", type=Path, default=Path(os.environ.get("MVL_EVAL_DIR", DEFAULT_EVAL)))
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     hub = open_hub()

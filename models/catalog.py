@@ -60,11 +60,15 @@ class InputContract:
     align: str = "center"  # letterbox: "center" or "top_left"
     pad: float | None = None  # letterbox padding as a pixel value; None: the mean (0 after scaling)
 
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (1, self.height, self.width, 3) if self.layout == "NHWC" else (1, 3, self.height, self.width)
+
     def describe(self) -> str:
         def triple(values: tuple[float, ...]) -> str:
             return f"{values[0]:g}" if len(set(values)) == 1 else "[" + ", ".join(f"{v:g}" for v in values) + "]"
 
-        shape = [1, self.height, self.width, 3] if self.layout == "NHWC" else [1, 3, self.height, self.width]
+        shape = list(self.shape)
         if self.resize == "stretch":
             resize = f"whole photo resized to {self.height}x{self.width}"
         elif self.resize == "letterbox":
@@ -118,9 +122,19 @@ class PhoneLatency:
 class Recipe:
     kind: str  # one of RECIPE_KINDS
     calibration: str | None = None  # named photo set, int8_static only
+    keep_float: tuple[str, ...] = ()  # int8_static: activation tensors left in float (chosen by measurement)
 
-    def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (("kind", self.kind), ("calibration", self.calibration)) if v is not None}
+    def as_dict(self) -> dict:
+        found = {k: v for k, v in (("kind", self.kind), ("calibration", self.calibration)) if v is not None}
+        return found | ({"keep_float": list(self.keep_float)} if self.keep_float else {})
+
+    def describe(self) -> str:
+        """In words, for a card: what was done to the parent's file."""
+        words = {"fp16": "fp16 weights and activations, fp32 inputs and outputs",
+                 "int8_dynamic": "int8 weights, activations quantized per run",
+                 "int8_static": f"QDQ int8, per-channel weights, uint8 activations calibrated on {self.calibration}"}
+        kept = f"; {len(self.keep_float)} activation tensor(s) kept in float" if self.keep_float else ""
+        return words.get(self.kind, self.kind) + kept
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,12 @@ class ModelCard:
     decoder: DecoderConfig | None = None  # detection cards with one network: how its outputs are decoded
     rebuild: Rebuild | None = None  # no public download of the file: rebuilt here from public weights
     open_batch: bool = False  # the file is fixed at batch 1; the backend opens it (all faces in one call)
+
+    @property
+    def short_variant(self) -> str:
+        """The variant as a table column shows it: "fp32", "int8 static", "int8 QAT" (the words before any
+        parenthesis)."""
+        return self.variant.split(" (")[0]
 
     @property
     def is_derived(self) -> bool:
@@ -240,7 +260,7 @@ def read_labels(filename: str) -> tuple[str, ...]:
 def class_names(card: ModelCard) -> tuple[str, ...]:
     """Names of the model's real classes (ImageNet's 'background' line dropped), in output order.
 
-    Places365 lines are '/k/kennel/outdoor 213': shown as 'kennel, outdoor'.
+    Places365 lines are '/k/kennel/outdoor 213': shown as 'kennel (outdoor)'.
     """
     labels = read_labels(card.labels)
     if labels and labels[0] == "background":
@@ -249,8 +269,8 @@ def class_names(card: ModelCard) -> tuple[str, ...]:
 
 
 def _places_name(line: str) -> str:
-    path = line.split(" ")[0]
-    return path[3:].replace("_", " ").replace("/", ", ")
+    name, *kind = line.split(" ")[0][3:].replace("_", " ").split("/")
+    return name + (f" ({', '.join(kind)})" if kind else "")
 
 
 def _published_latencies(path: Path) -> list[dict[str, str]]:
@@ -356,16 +376,19 @@ def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) ->
     recipe = Recipe(
         kind=_one_of(raw_recipe.get("kind", ""), RECIPE_KINDS, name, "recipe.kind"),
         calibration=raw_recipe.get("calibration"),
+        keep_float=tuple(raw_recipe.get("keep_float", ())),
     )
     if (recipe.kind == "int8_static") != (recipe.calibration is not None):
         raise CatalogError(f"card {name!r}: recipe.calibration is required for int8_static and only there")
+    if recipe.keep_float and recipe.kind != "int8_static":
+        raise CatalogError(f"card {name!r}: recipe.keep_float is for int8_static only")
     return ModelCard(
         name=name, task=parent.task, arch=parent.arch, display=parent.display,
         precision=_one_of(_require(entry, "precision", name), PRECISIONS, name, "precision"),
         variant=_require(entry, "variant", name), runtime=parent.runtime,
         file=f"derived/{name}.onnx", sha256=None, bytes=None, labels=parent.labels,
         license=parent.license, input=parent.input, output=parent.output,
-        sources=(Source(what=f"derived here from {parent.name} by the recipe {recipe.as_dict()}"),),
+        sources=(Source(what=f"derived here from {parent.name} ({recipe.describe()})"),),
         phone_latency=_phone_latency(entry.get("phone_latency", []), rows, name),
         io_labels=parent.io_labels, derived_from=parent.name, recipe=recipe, stage=parent.stage,
         decoder=parent.decoder, open_batch=parent.open_batch,

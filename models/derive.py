@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 
 # Bump when a recipe's code changes what it writes, so cached files of the old code are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: calibration tensors of BGR cards with a mean were made wrong by version 1
 
 
 def to_fp16(src: Path, dst: Path) -> None:
@@ -44,13 +44,36 @@ class _Calibration:
         return next(self._feeds, None)
 
 
-def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> None:
-    """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs.
+def prepare(src: Path, folder: Path) -> Path:
+    """The float graph the quantizer works on (opset >= 13, shapes inferred, fused): its tensor names are the
+    ones an int8 static file's tensors are matched with."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = folder / "prepared.onnx"
+    quant_pre_process(str(_at_least_opset_13(src, folder)), str(prepared), skip_symbolic_shape=True)
+    return prepared
+
+
+def nodes_around(graph: onnx.GraphProto, tensors: Iterable[str]) -> list[str]:
+    """The nodes to leave unquantized so these activation tensors stay float: each one's producer and
+    every consumer (ORT puts a Q/DQ pair on a tensor where a quantized node writes or reads it)."""
+    wanted, names = set(tensors), []
+    unknown = wanted - {o for n in graph.node for o in n.output}
+    if unknown:
+        raise ValueError(f"keep_float names tensors the graph does not have: {sorted(unknown)[:3]}")
+    for node in graph.node:
+        if wanted & set(node.output) or wanted & set(node.input):
+            names.append(node.name)
+    return names
+
+
+def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep_float: Iterable[str] = ()) -> None:
+    """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs;
+    `keep_float` activation tensors (and the nodes around them) stay float.
 
     uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     tensors = list(calibration)
     if not tensors:
@@ -58,8 +81,8 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> N
     input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
     _check_finite(src, input_name, tensors)
     with tempfile.TemporaryDirectory(prefix="mvl-quant-") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(_at_least_opset_13(src, Path(tmp))), str(prepared), skip_symbolic_shape=True)
+        prepared = prepare(src, Path(tmp))
+        exclude = nodes_around(onnx.load(str(prepared)).graph, keep_float) if keep_float else []
         try:
             quantize_static(
                 str(prepared),
@@ -70,6 +93,7 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray]) -> N
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=exclude,
             )
         except AssertionError as exc:  # the quantizer asserts on unusable ranges
             raise ValueError(f"calibration failed in the quantizer: {exc}") from exc
@@ -102,12 +126,13 @@ def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None
                 )
 
 
-def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None) -> None:
+def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None,
+           keep_float: Iterable[str] = ()) -> None:
     if kind == "fp16":
         to_fp16(src, dst)
     elif kind == "int8_dynamic":
         to_int8_dynamic(src, dst)
     elif kind == "int8_static":
-        to_int8_static(src, dst, calibration())
+        to_int8_static(src, dst, calibration(), keep_float)
     else:
         raise ValueError(f"unknown recipe kind {kind!r}")

@@ -129,6 +129,8 @@ class ModelStore:
         self._verified: dict[Path, tuple[int, int, str]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # whether a named calibration photo set can be read here; the pipelines, which know the sets, set it
+        self.calibration_available: Callable[[str], bool] = lambda name: True
 
     @classmethod
     def from_env(cls) -> ModelStore:
@@ -159,6 +161,11 @@ class ModelStore:
         card = self.catalog[card] if isinstance(card, str) else card
         if card.is_derived:
             parent = self.availability(card.derived_from)
+            calibration = card.recipe.calibration
+            if parent.available and calibration and not self.calibration_available(calibration) \
+                    and not self._made_copies(card):
+                return Availability(False, f"derived from {card.derived_from}, but its calibration photos "
+                                           f"({calibration}) are not on this server and no copy of its file is")
             return Availability(parent.available, f"derived from {card.derived_from}; " + parent.how)
         if any(path.is_file() for path in self.local_paths(card)):
             return Availability(True, "file here")
@@ -323,8 +330,9 @@ class ModelStore:
                           lambda exc: RebuildError(f"rebuilding {card.name} from its public weights failed: {exc}",
                                                    _unavailable_note(card)))
 
-    def _cached_made_file(self, target: Path) -> str | None:
-        """The sha256 of a file made here earlier (derived or rebuilt) if it is still the one recorded."""
+    def _cached_made_file(self, target: Path, keep: bool = False) -> str | None:
+        """The sha256 of a file made here earlier (derived or rebuilt) if it is still the one recorded; a file
+        that is not is removed from the cache (`keep`: not ours to remove)."""
         sidecar = target.with_suffix(".json")
         if not (target.is_file() and sidecar.is_file()):
             return None
@@ -336,7 +344,8 @@ class ModelStore:
         if _sha256(target) == recorded:
             self._verified[target] = (stat.st_size, stat.st_mtime_ns, recorded)
             return recorded
-        target.unlink()
+        if not keep:
+            target.unlink()
         return None
 
     def _make(self, target: Path, record: dict, make: Callable[[Path], None], origin: str,
@@ -366,12 +375,21 @@ class ModelStore:
         )
         return self.cache_dir / "derived" / f"{card.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
 
+    def _made_copies(self, card: ModelCard) -> list[Path]:
+        """Derived files of this card in the model folders (a Space bundle's `derived/`), any parent version."""
+        return [p for folder in self.model_dirs for p in sorted((folder / "derived").glob(f"{card.name}-*.onnx"))]
+
     def _derived(self, card: ModelCard, calibration: CalibrationInputs | None) -> tuple[Path, str, str]:
         parent = self.resolve(self.catalog[card.derived_from])
         target = self.derived_path(card, parent.sha256)
         cached = self._cached_made_file(target)
         if cached:
             return target, "cache", cached
+        for folder in self.model_dirs:  # a copy made elsewhere from the same parent and recipe (same name)
+            copy = folder / "derived" / target.name
+            made = self._cached_made_file(copy, keep=True)
+            if made:
+                return copy, "bundled", made
         if card.recipe.kind == "int8_static" and calibration is None:
             raise DerivationError(
                 f"{card.name} is calibrated on photos ({card.recipe.calibration}) and none were given. "
@@ -379,7 +397,8 @@ class ModelStore:
             )
         return self._make(target, {"card": card.name, "parent": parent.card.name, "parent_sha256": parent.sha256,
                                    "recipe": card.recipe.as_dict()},
-                          lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration), "derived",
+                          lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration,
+                                                            card.recipe.keep_float), "derived",
                           lambda exc: DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}"))
 
     def _lock_for(self, name: str) -> threading.Lock:

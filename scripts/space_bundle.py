@@ -8,6 +8,8 @@ Model files are copied through the store (sha256 checked) into models/files/, wh
 default. Files whose license is unclear are left out unless --include-unclear is given (the Space's README
 then says which are in it and that they are for a demo only). Files the builder does not have are left to
 the Space: it downloads them from their pinned source, or rebuilds them from public weights, on first use.
+int8 static variants calibrated on labeled photos the Space does not have are derived here and bundled under
+models/files/derived/ (with their record); the others the Space derives itself on first use.
 """
 
 from __future__ import annotations
@@ -50,11 +52,32 @@ def copy_code(out: Path) -> None:
             shutil.copy2(source, out / name)
 
 
+def copy_derived(card: ModelCard, store: ModelStore, files: Path) -> Bundled:
+    """A variant whose calibration photos only this machine has: derived here, bundled with its record."""
+    from pipelines.common.calibration import calibration_inputs
+
+    try:
+        resolved = store.resolve(card, calibration_inputs(card))
+    except StoreError as exc:
+        return Bundled(card, f"left out: cannot be derived here ({exc.person})")
+    target = files / "derived" / resolved.path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(resolved.path, target)
+    shutil.copyfile(resolved.path.with_suffix(".json"), target.with_suffix(".json"))
+    return Bundled(card, "bundled (derived here: its calibration photos are not in the Space)", target.stat().st_size)
+
+
 def copy_models(store: ModelStore, out: Path, include_unclear: bool) -> list[Bundled]:
+    from pipelines.common.calibration import SHIPPED_SETS
+
     files = out / BUNDLED_DIR.relative_to(ROOT)
     results = []
     for card in store.catalog:
         if card.is_derived:
+            parent_left_out = unclear(store.catalog[card.derived_from]) and not include_unclear
+            calibration = card.recipe.calibration
+            if calibration and calibration not in SHIPPED_SETS and not parent_left_out:
+                results.append(copy_derived(card, store, files))
             continue
         if unclear(card) and not include_unclear:
             results.append(Bundled(card, "left out: unclear license (--include-unclear bundles it)"))

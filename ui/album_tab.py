@@ -12,6 +12,7 @@ from pipelines.album.events import EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.interest import interest_model
 from pipelines.album.ingest import (
+    MAX_ALBUM_FILE_BYTES,
     MAX_PHOTOS,
     MAX_ZIP_MEMBERS,
     MAX_ZIP_RATIO,
@@ -20,7 +21,7 @@ from pipelines.album.ingest import (
 )
 from ui.context import AppContext
 from ui.figures import profile_figure
-from ui.requests import bind, request
+from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 
@@ -85,7 +86,8 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
               progress=gr.Progress()):
     files = [(Path(p).name, Path(p)) for p in (paths or []) + (folder_paths or [])]
     if not files:
-        raise gr.Error("Upload photos, a .zip of photos, or a folder.")
+        raise gr.Error("Upload photos, a .zip of photos, or a folder.", print_exception=False)
+    remove_workdir(workdir)  # the previous results' files go with them, whatever happens to this run
     album = gather(files)
     params = EventParams(trip_gap_hours=float(trip_gap_hours), window=timedelta(minutes=float(window_minutes)),
                          scene_threshold=float(threshold))
@@ -97,7 +99,6 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     measured = interest_model().measured
     profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3),
                      _quality(measured.get(e.category))] for e in result.profile.entries]
-    remove_workdir(workdir)
     folder = new_workdir("mvl-album-")
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():
@@ -121,56 +122,89 @@ def photos_behind(ctx: AppContext, category, state):
              + (f" · {why}" if why else "")) for i, why in state["categories"].get(category, ())]
 
 
+def category_at(state, row: int) -> str | None:
+    """The category of a row of the profile table (the table lists the profile's entries in order)."""
+    names = list(state["categories"]) if state else []
+    return names[row] if 0 <= row < len(names) else None
+
+
 def build(ctx: AppContext) -> None:
     gr.Markdown(
-        f"A gallery in, an interest profile out: every photo through the scene model, the object detector "
-        f"and the faces, the stream split into events, people found, and the categories the photos imply. "
-        f"Limits: {MAX_PHOTOS} photos (more: the first {MAX_PHOTOS} are processed; the command line "
-        f"`python -m pipelines.album` takes any number); a .zip may hold {MAX_ZIP_MEMBERS} files and unpack "
-        f"to {MAX_ZIP_TOTAL // 2**20} MB, no member compressed more than {MAX_ZIP_RATIO}:1; archives inside "
-        "archives, paths outside the archive and non-photos are skipped and listed; duplicates are processed "
-        "once. Capture time: EXIF DateTimeOriginal with its offset (or the offset read from the GPS time); a photo "
-        "without one is shown without a time, never with the file's: such photos come last, in name order, "
-        "grouped by their content and names. Your photos stay in this session; its files are deleted after."
+        "A gallery in, an interest profile out: every photo through the scene model, the ImageNet classifier, "
+        "the object detector and the faces; the stream split into trips, days and moments; people found; the "
+        "categories the photos imply. Capture time comes from EXIF only: a photo without one is shown without "
+        "a time (never the file's), after the dated ones. Your photos stay in this session; its files are "
+        "deleted after."
     )
+    with gr.Accordion("Limits", open=False):
+        gr.Markdown(
+            f"- {MAX_PHOTOS} photos an album here (more: the first {MAX_PHOTOS}; the command line "
+            "`python -m pipelines.album` takes any number, on Ray too)\n"
+            f"- {MAX_ALBUM_FILE_BYTES // 2**30} GB an uploaded file; a .zip may hold {MAX_ZIP_MEMBERS} files and "
+            f"unpack to {MAX_ZIP_TOTAL // 2**30} GB, no member compressed more than {MAX_ZIP_RATIO}:1 (photos are "
+            "read from it one at a time)\n"
+            "- archives inside archives, paths outside the archive and non-photos are skipped and listed; the "
+            "same photo twice is processed once")
     album_state = gr.State(None)
     album_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
     with gr.Row():
-        album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath", elem_id="album-files")
-        album_folder = gr.File(label="Or a folder", file_count="directory", type="filepath")
+        album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath", elem_id="album-files",
+                              height=120)
+        album_folder = gr.File(label="Or a folder", file_count="directory", type="filepath", height=120)
     defaults = EventParams()
-    with gr.Row():
-        trip_gap = gr.Slider(6, 168, value=defaults.trip_gap_hours, step=1, label="New trip after (hours without photos)")
-        window = gr.Slider(5, 720, value=defaults.window.total_seconds() / 60, step=5, label="Moment window (minutes)")
-        event_threshold = gr.Slider(0.0005, 0.02, value=defaults.scene_threshold, step=0.0005,
-                                    label="Scene distance threshold (moments)")
-        learned = interest_model().weights
-        w_f_in = gr.Slider(0, 1, value=learned["scene"], step=0.05, label="w_f: weight of the scenes",
-                           info=f"learned: scenes {learned['scene']:g}, objects {learned['objects']:g}, ImageNet "
-                                f"{learned['imagenet']:g}; the others share what the scenes leave")
+    learned = interest_model().weights
+    with gr.Accordion("Event and profile settings", open=False):
+        with gr.Row():
+            trip_gap = gr.Slider(6, 168, value=defaults.trip_gap_hours, step=1,
+                                 label="New trip after (hours without photos)")
+            window = gr.Slider(5, 720, value=defaults.window.total_seconds() / 60, step=5,
+                               label="Moment window (minutes)")
+            event_threshold = gr.Slider(0.0005, 0.02, value=defaults.scene_threshold, step=0.0005,
+                                        label="Scene distance threshold (moments)")
+            w_f_in = gr.Slider(0, 1, value=learned["scene"], step=0.05, label="w_f: weight of the scenes",
+                               info=f"learned: scenes {learned['scene']:g}, objects {learned['objects']:g}, ImageNet "
+                                    f"{learned['imagenet']:g}; the others share what the scenes leave")
     album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
+    errors = error_box("album-error")
     album_summary = gr.Markdown(elem_id="album-summary")
-    with gr.Row():
-        profile_plot = gr.Plot(label="Profile")
-        profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips", "mean score",
-                                              "measured on held-out photos"],
-                                     label="Profile (each category opens its photos below)", interactive=False,
-                                     elem_id="profile-table")
+    profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips", "mean score",
+                                          "measured on held-out photos"],
+                                 label="Profile: click a category to see its photos", interactive=False,
+                                 wrap=True, elem_id="profile-table",
+                                 column_widths=["17%", "13%", "8%", "8%", "10%", "44%"])
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
                                 allow_custom_value=True)  # the choices are this session's categories
-    category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200)
+    category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos")
     events_table = gr.Dataframe(headers=["trip", "when", "days", "photos", "scenes", "objects"],
                                 label="Trips and their days (t: dated trips, u: photos without a capture time)",
                                 interactive=False, wrap=True, elem_id="events-table")
     events_gallery = gr.Gallery(label="A photo of each trip", columns=8, height=200)
-    people_gallery = gr.Gallery(label="People (faces grouped across the album)", columns=8, height=180)
+    people_gallery = gr.Gallery(label="People (faces grouped across the album; aligned 112 px crops)", columns=8,
+                                height=170, object_fit="scale-down", allow_preview=False, fit_columns=False)
+    with gr.Accordion("The profile as a chart", open=False):
+        profile_plot = gr.Plot(label="Profile")
     album_exports = gr.File(label="Export: album.json (everything), photos.csv (one row per photo), profile.csv",
                             file_count="multiple", interactive=False)
-    album_run.click(
-        bind(ctx, run_album), [album_files, album_folder, window, event_threshold, w_f_in, album_dir, trip_gap],
-        [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
-         category_pick, album_exports, album_state, album_dir],
-        api_name="analyse_album", concurrency_limit=1,
-    )
+    outputs = [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
+               category_pick, album_exports, album_state, album_dir]
+    wire(album_run.click, bind(ctx, run_album),
+         [album_files, album_folder, window, event_threshold, w_f_in, album_dir, trip_gap], outputs, errors,
+         api_name="analyse_album", concurrency_limit=1)
+
+    def inputs_changed(workdir):
+        # results belong to the photos and settings that made them: new ones clear them (and their files)
+        remove_workdir(workdir)
+        return ("The album or its settings changed: press **Analyse album**.", *[None] * (len(outputs) - 1), [],
+                gr.Markdown("", visible=False))
+
+    gr.on([album_files.change, album_folder.change, trip_gap.release, window.release, event_threshold.release,
+           w_f_in.release], inputs_changed, [album_dir], outputs + [category_photos, errors], api_visibility="private")
     category_pick.change(bind(ctx, photos_behind), [category_pick, album_state], category_photos,
                          api_name="photos_behind_category")
+
+    def on_select(state, event: gr.SelectData):
+        category = category_at(state, event.index[0])
+        return (gr.Dropdown(value=category), photos_behind(ctx, category, state)) if category else \
+            (gr.skip(), gr.skip())
+
+    profile_table.select(on_select, [album_state], [category_pick, category_photos], api_visibility="private")

@@ -7,13 +7,22 @@ import os
 import gradio as gr
 
 from models.store import ModelStore
+from pipelines.album.ingest import MAX_ALBUM_FILE_BYTES
 from pipelines.common.photos import MAX_FILE_BYTES
+from pipelines.lab.custom_model import MAX_MODEL_BYTES
 from pipelines.faces.gallery import Gallery
 from ui import album_tab, faces_tab, models_tab, photo_tab, your_model_tab
 from ui.context import AppContext
 from ui.gradio_cache import atomic_cache_writes
 from ui.sessions import remove_stale_temp
 
+# Refusals stand out where they happen; the summary reads as one line per task; hidden API entry points.
+CSS = """
+.mvl-error { border: 2px solid #c62828; border-radius: 8px; padding: 6px 10px; background: #fdecea; }
+.mvl-summary .mvl-line { padding: 4px 0; border-bottom: 1px solid #e5e7eb; line-height: 1.45; }
+.mvl-summary .mvl-line small { color: #6b7280; }
+@media (max-width: 640px) { #intro h1 { font-size: 1.3em; margin: 0; } }
+"""
 QUEUE_SIZE = 32
 CONCURRENCY = 2  # requests run at once per event (the machine has 2 cores); the album tab runs one at a time
 
@@ -24,13 +33,17 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     atomic_cache_writes()
     with gr.Blocks(title="Mobile Vision Lab", delete_cache=(300, 900)) as demo:
         face_gallery = gr.State(Gallery())  # this session's enrolled faces, used by the Photo and Faces tabs
-        gr.Markdown(
-            "# Mobile Vision Lab\nThe model files a phone runs (TFLite through LiteRT, ONNX through ONNX Runtime), "
-            "run here on your photo. Host latency is measured on this machine "
-            f"({os.cpu_count()} CPU cores); phone latency is as published, with its source. Busy times: "
-            f"{CONCURRENCY} requests run at once and {QUEUE_SIZE} wait; past that you are asked to try again. Uploads "
-            f"up to {MAX_FILE_BYTES // 2**20} MB a file. Nothing you upload is kept after your session or sent anywhere."
-        )
+        gr.Markdown("# Mobile Vision Lab\nThe model files a phone runs, run here on your photo: latency here "
+                    f"({os.cpu_count()} cores) next to what phones were published to take. Nothing you upload is "
+                    "kept after your session or sent anywhere.", elem_id="intro")
+        with gr.Accordion("About this server", open=False):
+            gr.Markdown(
+                "TFLite files run through LiteRT, ONNX files through ONNX Runtime, on this machine's CPU. Host "
+                "latency: warm runs, median and p90, threads as chosen. Phone latency: published figures of the "
+                f"same file or weights at the same precision, with their source, never measured here. Busy times: "
+                f"{CONCURRENCY} requests run at once and {QUEUE_SIZE} wait; past that you are asked to try again. "
+                f"Uploads: a photo up to {MAX_FILE_BYTES // 2**20} MB, a model up to {MAX_MODEL_BYTES // 2**20} MB, "
+                f"an album file up to {MAX_ALBUM_FILE_BYTES // 2**30} GB.")
         with gr.Tab("Photo"):
             photo_tab.build(ctx, face_gallery)
         with gr.Tab("Faces"):

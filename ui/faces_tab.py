@@ -21,8 +21,8 @@ from pipelines.vision.face_detection import DetectorOptions
 from ui.context import FACE_EXAMPLES, AppContext
 from ui.figures import draw_landmarks
 from ui.format import PHONE_HEADERS, gallery_rows, phone_latency_rows, phone_markdown
-from ui.pickers import UNAVAILABLE, model_choices
-from ui.requests import bind, request
+from ui.pickers import model_choices, variant_label
+from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 MAX_GROUP_PHOTOS = 20
@@ -56,7 +56,7 @@ def _summary(analysis, detector: str, embedder: str, options: DetectorOptions, g
 def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
                threads, gallery):
     if not path:
-        raise gr.Error("Upload a photo first (or click an example).")
+        raise gr.Error("Upload a photo first (or click an example).", print_exception=False)
     gallery = gallery or Gallery()
     photo = read_photo(path)
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
@@ -81,10 +81,10 @@ def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net
 def enroll_face(ctx: AppContext, number, name, last, gallery):
     gallery = gallery or Gallery()
     if not last or not len(last["crops"]):
-        raise gr.Error("Find faces in a photo first; then enroll one of them by its number.")
+        raise gr.Error("Find faces in a photo first; then enroll one of them by its number.", print_exception=False)
     index = int(number or 0) - 1
     if not 0 <= index < len(last["crops"]):
-        raise gr.Error(f"There are faces 1 to {len(last['crops'])} in the last photo.")
+        raise gr.Error(f"There are faces 1 to {len(last['crops'])} in the last photo.", print_exception=False)
     gallery = gallery.enroll(name or "", last["embeddings"], index, last["crops"][index])
     return gallery, gallery_rows(gallery)
 
@@ -94,7 +94,7 @@ def enroll_photos(ctx: AppContext, paths, name, detector, embedder, min_face, p_
                   max_faces, threads, gallery):
     gallery = gallery or Gallery()
     if not paths:
-        raise gr.Error("Upload one or more reference photos of the person.")
+        raise gr.Error("Upload one or more reference photos of the person.", print_exception=False)
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
     faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
     for path in paths:
@@ -136,7 +136,7 @@ def delete_saved(ctx: AppContext, key):
 def export_gallery(ctx: AppContext, gallery, workdir):
     gallery = gallery or Gallery()
     if not gallery.entries:
-        raise gr.Error("The gallery is empty: enroll someone first.")
+        raise gr.Error("The gallery is empty: enroll someone first.", print_exception=False)
     remove_workdir(workdir)
     folder = new_workdir("mvl-export-")
     path = folder / "face_gallery.json"
@@ -148,9 +148,10 @@ def export_gallery(ctx: AppContext, gallery, workdir):
 def group_faces(ctx: AppContext, paths, detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces,
                 threads, gallery):
     if not paths:
-        raise gr.Error("Upload several photos to group their faces into people.")
+        raise gr.Error("Upload several photos to group their faces into people.", print_exception=False)
     if len(paths) > MAX_GROUP_PHOTOS:
-        raise gr.Error(f"At most {MAX_GROUP_PHOTOS} photos at a time here (the Album tab takes more).")
+        raise gr.Error(f"At most {MAX_GROUP_PHOTOS} photos at a time here (the Album tab takes more).",
+                       print_exception=False)
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
     faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
     analyses = [faces_of(read_photo(path).image, options) for path in paths]
@@ -170,45 +171,48 @@ def _detection_controls(ctx: AppContext):
     catalog = ctx.catalog
     detector = gr.Dropdown(model_choices(ctx, "face_detection"), value=ctx.default("face_detection"),
                            label="Face detector")
-    embedders = [(f"{c.display}: {c.variant}" + ("" if ctx.available(c.name) else f" ({UNAVAILABLE})"), c.name)
-                 for c in catalog.for_task("face_embedding")]
+    embedders = [(f"{c.display}: {variant_label(ctx, c)}", c.name) for c in catalog.for_task("face_embedding")]
     embedder = gr.Dropdown(embedders, value=ctx.default("face_embedding"), label="Face embedder",
                            allow_custom_value=True)
     defaults = DetectorOptions()
     min_face = gr.Slider(12, 400, value=defaults.min_face, step=1,
                          label="Minimum face (px, longer side, on the downscaled photo)")
-    with gr.Row():
-        p_net, r_net, o_net = (gr.Slider(0.1, 0.99, value=v, step=0.01, label=f"{stage} threshold")
-                               for stage, v in zip(("P-Net", "R-Net", "O-Net"), defaults.thresholds))
-    shorter_side = gr.Slider(200, 2000, value=defaults.max_shorter_side, step=10,
-                             label="Downscale: shorter side at most (px)")
-    max_faces = gr.Slider(1, 100, value=20, step=1, label="At most this many faces (the largest)")
-    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+    with gr.Accordion("Detector settings", open=False):
+        with gr.Row():
+            p_net, r_net, o_net = (gr.Slider(0.1, 0.99, value=v, step=0.01, label=f"{stage} threshold")
+                                   for stage, v in zip(("P-Net", "R-Net", "O-Net"), defaults.thresholds))
+        shorter_side = gr.Slider(200, 2000, value=defaults.max_shorter_side, step=10,
+                                 label="Downscale: shorter side at most (px)")
+        max_faces = gr.Slider(1, 100, value=20, step=1, label="At most this many faces (the largest)")
+        threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
     return [detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads]
 
 
 def _gallery_section(ctx: AppContext, face_gallery: gr.State, last_faces: gr.State, options_in: list):
     gr.Markdown("### Your gallery (this session only)")
     with gr.Row():
-        face_number = gr.Number(1, label="Face #", precision=0, minimum=1)
+        face_number = gr.Number(1, label="Face # (the number on the photo)", precision=0, minimum=1)
         face_name = gr.Textbox(label="Name", placeholder="who is it?")
         enroll = gr.Button("Enroll this face", elem_id="enroll")
     with gr.Row():
         reference_photos = gr.File(label="Or reference photos of one person (one face each)", file_count="multiple",
                                    type="filepath")
         enroll_refs = gr.Button("Enroll from photos")
+    errors = error_box("gallery-error")
     enrolled = gr.Dataframe(headers=["name", "faces", "embedder"], label="Enrolled", interactive=False,
                             elem_id="enrolled")
     with gr.Row():
         forget_name = gr.Textbox(label="Forget a person", placeholder="name")
         forget_button = gr.Button("Forget")
-    enroll.click(bind(ctx, enroll_face), [face_number, face_name, last_faces, face_gallery], [face_gallery, enrolled],
-                 api_name="enroll_face")
-    enroll_refs.click(bind(ctx, enroll_photos), [reference_photos, face_name] + options_in + [face_gallery],
-                      [face_gallery, enrolled], api_name="enroll_photos")
-    forget_button.click(bind(ctx, forget), [forget_name, face_gallery], [face_gallery, enrolled],
-                        api_name="forget_person")
-    return enrolled
+    changed = [
+        wire(enroll.click, bind(ctx, enroll_face), [face_number, face_name, last_faces, face_gallery],
+             [face_gallery, enrolled], errors, api_name="enroll_face"),
+        wire(enroll_refs.click, bind(ctx, enroll_photos), [reference_photos, face_name] + options_in + [face_gallery],
+             [face_gallery, enrolled], errors, api_name="enroll_photos"),
+        wire(forget_button.click, bind(ctx, forget), [forget_name, face_gallery], [face_gallery, enrolled], errors,
+             api_name="forget_person"),
+    ]
+    return enrolled, changed
 
 
 def _saving_section(ctx: AppContext, face_gallery: gr.State, enrolled):
@@ -225,14 +229,18 @@ def _saving_section(ctx: AppContext, face_gallery: gr.State, enrolled):
             key_in = gr.Textbox(label="Key", type="password")
             load_button = gr.Button("Load saved gallery")
             delete_button = gr.Button("Delete saved gallery", variant="stop")
+        errors = error_box("saving-error")
         deleted_note = gr.Markdown()
         export_button = gr.Button("Export gallery (JSON)")
         export_file = gr.File(label="Export", interactive=False)
-    save_button.click(bind(ctx, save_gallery), [face_gallery], [saved_key], api_name="save_gallery")
-    load_button.click(bind(ctx, load_gallery), [key_in], [face_gallery, enrolled], api_name="load_gallery")
-    delete_button.click(bind(ctx, delete_saved), [key_in], [deleted_note], api_name="delete_saved_gallery")
-    export_button.click(bind(ctx, export_gallery), [face_gallery, export_dir], [export_file, export_dir],
-                        api_name="export_gallery")
+    wire(save_button.click, bind(ctx, save_gallery), [face_gallery], [saved_key], errors, api_name="save_gallery")
+    loaded = wire(load_button.click, bind(ctx, load_gallery), [key_in], [face_gallery, enrolled], errors,
+                  api_name="load_gallery")
+    wire(delete_button.click, bind(ctx, delete_saved), [key_in], [deleted_note], errors,
+         api_name="delete_saved_gallery")
+    wire(export_button.click, bind(ctx, export_gallery), [face_gallery, export_dir], [export_file, export_dir],
+         errors, api_name="export_gallery")
+    return loaded
 
 
 def _people_section(ctx: AppContext, face_gallery: gr.State, options_in: list):
@@ -240,10 +248,12 @@ def _people_section(ctx: AppContext, face_gallery: gr.State, options_in: list):
     group_in = gr.File(label=f"Photos (up to {MAX_GROUP_PHOTOS})", file_count="multiple", type="filepath",
                        elem_id="group-input")
     group_button = gr.Button("Group faces into people", elem_id="group-faces")
-    people_shown = gr.Gallery(label="One face per person", columns=6, height=200)
+    errors = error_box("people-error")
+    people_shown = gr.Gallery(label="One face per person (aligned 112 px crops)", columns=6, height=170,
+                              object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="people")
     people_table = gr.Dataframe(headers=["person", "faces", "photos", "in"], label="People", interactive=False)
-    group_button.click(bind(ctx, group_faces), [group_in] + options_in + [face_gallery], [people_shown, people_table],
-                       api_name="group_faces")
+    wire(group_button.click, bind(ctx, group_faces), [group_in] + options_in + [face_gallery],
+         [people_shown, people_table], errors, api_name="group_faces")
 
 
 def build(ctx: AppContext, face_gallery: gr.State) -> None:
@@ -254,26 +264,41 @@ def build(ctx: AppContext, face_gallery: gr.State) -> None:
         "side is at most 600 px, and a minimum face of 96 px on that photo (lower it for group photos)."
     )
     last_faces = gr.State(None)
-    with gr.Row():
-        with gr.Column(scale=1):
-            faces_in = gr.File(label="Photo", file_count="single", type="filepath", elem_id="faces-input")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            faces_in = gr.File(label="Photo", file_count="single", type="filepath", elem_id="faces-input", height=120)
+            find = gr.Button("Find faces", variant="primary", elem_id="find-faces")
+            errors = error_box("faces-error")
+            options_in = _detection_controls(ctx)
             examples = ctx.examples(FACE_EXAMPLES)
             if examples:
                 gr.Examples(examples, inputs=[faces_in], label="Example photos", cache_examples=False)
-            options_in = _detection_controls(ctx)
-            find = gr.Button("Find faces", variant="primary", elem_id="find-faces")
-        with gr.Column(scale=2):
-            faces_shown = gr.AnnotatedImage(label="Faces (boxes) and landmarks (dots)", elem_id="faces-image")
+        with gr.Column(scale=3, min_width=300):
             faces_summary = gr.Markdown(elem_id="faces-summary")
-            face_crops = gr.Gallery(label="Aligned 112x112 crops, as the embedder sees them", columns=6,
-                                    height=240, elem_id="face-crops")
-            faces_latency = gr.Dataframe(headers=["stage", "ms"], label="Latency here (this host)", interactive=False)
-            faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
-                                       label="Latency published for real phones (not measured here)")
-            faces_phone_missing = gr.Markdown()
-    enrolled = _gallery_section(ctx, face_gallery, last_faces, options_in)
-    _saving_section(ctx, face_gallery, enrolled)
+            faces_shown = gr.AnnotatedImage(label="Faces, numbered, and their landmarks (dots)", elem_id="faces-image",
+                                            height=320)
+            face_crops = gr.Gallery(label="Aligned 112x112 crops, as the embedder sees them", columns=6, height=170,
+                                    object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="face-crops")
+            with gr.Accordion("Latency here and on phones", open=False):
+                faces_latency = gr.Dataframe(headers=["stage", "ms"], label="Latency here (this host)",
+                                             interactive=False)
+                faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                           label="Latency published for real phones (not measured here)")
+                faces_phone_missing = gr.Markdown()
+    enrolled, gallery_changes = _gallery_section(ctx, face_gallery, last_faces, options_in)
+    loaded = _saving_section(ctx, face_gallery, enrolled)
     _people_section(ctx, face_gallery, options_in)
-    find.click(bind(ctx, find_faces), [faces_in] + options_in + [face_gallery],
-               [faces_shown, face_crops, faces_summary, faces_latency, faces_phone, faces_phone_missing, last_faces],
-               api_name="find_faces")
+    outputs = [faces_shown, face_crops, faces_summary, faces_latency, faces_phone, faces_phone_missing, last_faces]
+    find_inputs = [faces_in] + options_in + [face_gallery]
+    handler = bind(ctx, find_faces)
+    wire(find.click, handler, find_inputs, outputs, errors, api_name="find_faces")
+
+    def again(path, *options):
+        # The photo's faces follow the photo, the settings and the gallery: names shown are never stale.
+        return handler(path, *options) if path else tuple([None] * len(outputs))
+
+    wire([faces_in.change, *(c.change for c in options_in[:2]), *(c.release for c in options_in[2:8]),
+          options_in[8].change], again, find_inputs, outputs, errors)
+    for event in gallery_changes + [loaded]:
+        event.then(lambda path, *options: again(path, *options) if path else tuple(gr.skip() for _ in outputs),
+                   find_inputs, outputs, api_visibility="private")

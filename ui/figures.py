@@ -1,34 +1,6 @@
-"""Figures for the screens (no gradio): the accuracy-latency plot, the profile chart, landmarks on a photo."""
+"""Figures for the screens (no gradio): the profile chart, numbered faces and landmarks on a photo."""
 
 from __future__ import annotations
-
-from pipelines.lab.precision import PlotPoint, pareto_front
-from ui.format import TASK_TITLES
-
-
-def accuracy_latency_figure(points: list[PlotPoint], task: str, axis: str):
-    from matplotlib.figure import (
-        Figure,  # no pyplot: no global state shared between requests
-    )
-
-    figure = Figure(figsize=(9, 5.5), layout="constrained")
-    ax = figure.add_subplot()
-    if points:
-        ax.scatter([p.latency_ms for p in points], [p.accuracy_pct for p in points],
-                   s=[40 + 30 * p.size_mb for p in points], alpha=0.55, edgecolors="black", linewidths=0.6)
-        for p in points:
-            ax.annotate(p.label, (p.latency_ms, p.accuracy_pct), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        front = pareto_front(points)
-        ax.plot([p.latency_ms for p in front], [p.accuracy_pct for p in front], "--", color="tab:red",
-                label="Pareto front (faster and more accurate than the rest)")
-        ax.legend(loc="lower right", fontsize=8)
-        if max(p.latency_ms for p in points) / max(min(p.latency_ms for p in points), 1e-3) > 20:
-            ax.set_xscale("log")
-    ax.set_xlabel(f"latency, ms ({axis})")
-    ax.set_ylabel("top-1 accuracy, % (labeled eval photos)")
-    ax.set_title(f"{TASK_TITLES[task]}: accuracy against latency (marker area: file size)")
-    ax.grid(alpha=0.3)
-    return figure
 
 
 def profile_figure(profile, title: str):
@@ -45,14 +17,27 @@ def profile_figure(profile, title: str):
 
 
 def draw_landmarks(image, faces):
-    """The photo with each face's landmarks as dots (the boxes are drawn by AnnotatedImage)."""
-    from PIL import ImageDraw
+    """The photo with each face's number above its box (the box itself is drawn by AnnotatedImage) and its
+    landmarks as dots: "enrol face #N" names the face a person sees marked N."""
+    from PIL import ImageDraw, ImageFont
 
     image = image.copy()
     draw = ImageDraw.Draw(image)
     radius = max(2, round(max(image.size) / 300))
-    for face in faces:
-        for (x, y), present in zip(face.landmarks, face.landmarks_present):
+    size = max(16, round(max(image.size) / 16))  # readable where the photo is shown small
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # an older Pillow without sized default fonts
+        font = ImageFont.load_default()
+    for number, face in enumerate(faces, start=1):
+        x1, y1 = face.box[0], face.box[1]
+        label = str(number)
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        y = max(0, y1 - (bottom - top) - 6)
+        draw.rectangle((x1, y, x1 + right - left + 8, y + bottom - top + 6), fill=(20, 20, 20))
+        draw.text((x1 + 4 - left, y + 3 - top), label, fill=(255, 255, 255), font=font)
+        for (x, y_), present in zip(face.landmarks, face.landmarks_present):
             if present:
-                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(255, 40, 40), outline=(255, 255, 255))
+                draw.ellipse((x - radius, y_ - radius, x + radius, y_ + radius), fill=(255, 40, 40),
+                             outline=(255, 255, 255))
     return image

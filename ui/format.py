@@ -3,11 +3,13 @@ benchmarks."""
 
 from __future__ import annotations
 
+import html
+
 from models.catalog import Catalog, ModelCard
 from models.graph_stats import LAYER_NAMES
 from pipelines.faces.gallery import Gallery
-from pipelines.lab.photo import TaskResult
-from pipelines.lab.precision import VariantOutcome
+from pipelines.lab.photo import PhotoAnalysis, TaskResult
+from pipelines.lab.precision import VariantOutcome, published_for, published_ms, task_rows
 from pipelines.lab.records import CardEvaluation
 from pipelines.lab.report import license_note
 
@@ -22,24 +24,84 @@ INT8_DYNAMIC_NOTE = (
 )
 PHONE_HEADERS = ["model", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"]
 HOST_HEADERS = ["task", "model", "variant", "threads", "stage", "median ms", "p90 ms", "runs"]
-TASK_TITLES = {"classification": "ImageNet classifiers", "scene": "Scene models (Places365)"}
-MODEL_TABLE_HEADERS = [
-    "card", "task", "model", "variant", "runtime", "derived from", "license", "size MB", "params M", "MACs M",
-    "1x1 conv % MACs / params", "depthwise %", "full conv %", "fully connected %", "eval photos", "top-1 %",
-    "top-5 %", "agrees with fp32 %", "output cosine", "host ms, 1 thread", "host ms, 2 threads",
-    "published phone figures",
-]
-COMPARISON_HEADERS = ["task", "variant", "card", "top-5", "inference ms (median)", "against the reference"]
+LOSSY_POINTS = 2.0  # a variant losing more than this (top-1 points, mAP, pair accuracy) is lossy
+UNUSABLE_SHARE = 0.5  # one keeping less than half its parent's figure is unusable
+TASK_TITLES = {"classification": "ImageNet classifiers", "scene": "Scene models (Places365)",
+               "object_detection": "Object detectors (COCO)", "face_detection": "Face detectors",
+               "face_embedding": "Face embedders"}
+MODEL_HEADERS = ["model", "variant", "MB", "measured", "against its parent", "ms here, 1 thread", "phone ms (this file)"]
+ARCHITECTURE_HEADERS = ["model", "variant", "runtime", "params M", "MACs M", "1x1 conv % MACs / params",
+                        "depthwise %", "full conv %", "fully connected %", "license"]
+LAYER_HEADERS = ["tensor", "op", "depth", "channels crushed %", "own SQNR dB", "SQNR against float dB"]
+COMPARISON_HEADERS = ["task", "variant", "top-1", "ms here", "against the fp32 file"]
 STATS_HEADERS = ["layer type", "layers", "MACs M", "% of MACs", "params M", "% of params"]
+
+
+def loss_note(card: ModelCard, evaluations: dict[str, CardEvaluation]) -> str:
+    """How much a derived variant loses against its parent, as measured on the labeled photos ("" where it
+    is not derived or not measured): said wherever the variant is offered."""
+    mine, parent = evaluations.get(card.name), evaluations.get(card.derived_from or "")
+    if mine is None or parent is None:
+        return ""
+    drop = parent.score - mine.score
+    unit = "mAP" if mine.metric == "mAP@0.5" else "points"
+    if mine.score < UNUSABLE_SHARE * parent.score:
+        return f"{mine.metric} {mine.score:.1f} against {parent.score:.1f}: unusable"
+    if drop > LOSSY_POINTS:
+        return f"loses {drop:.1f} {unit}: lossy"
+    return f"{round(-drop, 1) + 0.0:+.1f} {unit} against {parent.variant.split(' (')[0]}"  # never "-0.0"
 
 
 def host_latency_rows(task: str, item: TaskResult) -> list[list]:
     report = item.latency
     return [
-        [task, item.model.card.display, item.model.card.variant, report.threads, s.stage,
+        [task, item.model.card.display, item.model.card.short_variant, report.threads, s.stage,
          round(s.median_ms, 2), round(s.p90_ms, 2), report.runs]
         for s in report.stages
     ]
+
+
+def _phone_line(card: ModelCard) -> str:
+    """This variant's own published figure (the fastest device), or why there is none."""
+    figures = published_for(card)
+    if not figures:
+        related = " (related figures below)" if card.phone_latency else ""
+        return f"phone: none published for this file at {card.precision}{related}"
+    best = min(figures, key=published_ms)
+    more = f"; {len(figures) - 1} more below" if len(figures) > 1 else ""
+    return (f"phone: <b>{html.escape(best.latency_ms)} ms</b> {html.escape(best.device)}, "
+            f"{html.escape(best.compute_unit)} ({html.escape(best.runtime)} {html.escape(best.precision)}, published){more}")
+
+
+def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[str, CardEvaluation]) -> str:
+    """The headline of each task: its answer, the milliseconds here and the phone's figure, one line each."""
+
+    def line(key: str, title: str, item: TaskResult, answer: str) -> str:
+        card = item.model.card
+        inference = item.latency.stage("inference")
+        lossy = loss_note(card, evaluations)
+        model = html.escape(f"{card.display} {card.short_variant}") + (f" ({html.escape(lossy)})" if lossy else "")
+        return (f'<div class="mvl-line" id="summary-{key}"><b>{title}</b>: {answer} · '
+                f"<b>{inference.median_ms:.1f} ms</b> here ({item.latency.threads} thread"
+                f"{'s' if item.latency.threads > 1 else ''}, median of {item.latency.runs}; p90 "
+                f"{inference.p90_ms:.1f}) · {_phone_line(card)} · <small>{model}</small></div>")
+
+    top = analysis.imagenet.result.top[0]
+    scene = analysis.scene.result
+    lines = [line("imagenet", "ImageNet", analysis.imagenet, f"<b>{html.escape(top.label)}</b> {top.score:.2f}"),
+             line("scene", "Scene", analysis.scene,
+                  f"<b>{html.escape(scene.top[0].label)}</b> {scene.top[0].score:.2f}, {scene.environment}")]
+    if analysis.objects:
+        found = analysis.objects.result.detections
+        counts: dict[str, int] = {}
+        for d in found:
+            counts[d.label] = counts.get(d.label, 0) + 1
+        answer = ", ".join(f"<b>{html.escape(k)}</b>" + (f" ×{n}" if n > 1 else "") for k, n in counts.items()) \
+            or "nothing over the threshold"
+        lines.append(line("objects", "Objects", analysis.objects, answer))
+    who = "; ".join(f"face {i + 1}: {html.escape(w)}" for i, w in enumerate(faces)) or "no face of at least 96 px"
+    lines.append(f'<div class="mvl-line" id="summary-faces"><b>Faces</b>: {who}</div>')
+    return '<div class="mvl-summary">' + "".join(lines) + "</div>"
 
 
 def phone_latency_rows(card: ModelCard) -> list[list]:
@@ -54,20 +116,28 @@ def all_phone_rows(catalog: Catalog, tasks=None) -> list[list]:
             for row in phone_latency_rows(card)]
 
 
-def card_markdown(item: TaskResult) -> str:
+ORIGINS = {"local folder": "file from a local model folder", "cache": "file from the cache",
+           "download": "file downloaded from its public source", "rebuilt": "file rebuilt here from public weights",
+           "derived": "file derived here", "bundled": "file bundled with this Space"}
+
+
+def card_markdown(item: TaskResult, evaluations: dict[str, CardEvaluation] | None = None) -> str:
     card, file = item.model.card, item.model.file
     size_mb = file.path.stat().st_size / 1e6
     lines = [
         f"### {card.display}: {card.variant}",
         f"- card `{card.name}`; runtime **{card.runtime}**; task {card.task}",
-        f"- size on disk **{size_mb:.2f} MB**; sha256 `{file.sha256[:16]}…`; file from the {file.origin}",
+        f"- size on disk **{size_mb:.2f} MB**; sha256 `{file.sha256[:16]}…`; {ORIGINS.get(file.origin, file.origin)}",
         f"- input: {card.input.describe()}",
         f"- output: {card.output.classes} {card.output.kind}"
         + ("; index 0 is 'background' and is dropped" if card.output.background_class else ""),
         f"- license: {card.license}",
     ]
     if card.derived_from:
-        lines.append(f"- derived here from `{card.derived_from}` by the recipe {card.recipe.as_dict()}")
+        lines.append(f"- derived here from `{card.derived_from}`: {card.recipe.describe()}")
+        lossy = loss_note(card, evaluations or {})
+        if lossy:
+            lines.append(f"- measured on the labeled photos: {lossy}")
     lines += [f"- source: {s.what}" + (f" ({s.url})" if s.url else "") for s in card.sources]
     if card.precision == "fp16":
         lines.append(f"- {FP16_NOTE}")
@@ -81,44 +151,65 @@ def phone_markdown(cards: tuple[ModelCard, ...]) -> str:
     return "\n".join(f"- {name}: no published measurement for this model" for name in missing)
 
 
-def model_table_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation]) -> list[list]:
-    rows = []
-    for card in (c for c in catalog if c.task in TASK_TITLES):
-        r = evaluations.get(card.name)
-        phones = f"{len(card.phone_latency)} (below)" if card.phone_latency else "none published"
-        if r is None:
-            rows.append([card.name, card.task, card.display, card.variant, card.runtime, card.derived_from or "",
-                         card.license] + ["not evaluated yet: run python -m pipelines.lab.evaluate"] + [""] * 13
-                        + [phones])
-            continue
+def model_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: str) -> list[list]:
+    """What a person compares variants on, narrow enough to read without scrolling sideways."""
+    from pipelines.lab.report import against_parent, figure
 
-        def pair(kind: str) -> str:
-            return f"{getattr(r, f'macs_{kind}_pct'):.1f} / {getattr(r, f'params_{kind}_pct'):.1f}"
-        rows.append([
-            r.card, r.task, r.model, r.variant, r.runtime, r.derived_from or "original file",
-            license_note(r.license), round(r.size_mb, 2), round(r.params / 1e6, 3), round(r.macs / 1e6, 1),
-            pair("conv_1x1"), pair("depthwise"), pair("conv_full"), pair("fully_connected"), f"{r.photos} {r.eval_set}",
-            round(r.top1_pct, 1), round(r.top5_pct, 1),
-            "" if r.agreement_pct is None else round(r.agreement_pct, 1),
-            "" if r.cosine is None else round(r.cosine, 4), round(r.latency_1t_ms, 2), round(r.latency_2t_ms, 2),
-            phones,
-        ])
+    rows = []
+    for key, card, model, variant in task_rows(catalog, task):
+        r = evaluations.get(key)
+        if card is not None:
+            phones = published_for(card)
+            phone = f"{min(published_ms(p) for p in phones):g} ({len(phones)} devices)" if phones else "–"
+        else:
+            phone = "–"
+        if r is None:
+            rows.append([model, variant, "", "not evaluated yet: python -m pipelines.lab.evaluate", "", "", phone])
+            continue
+        parent = evaluations.get(r.derived_from)
+        lossy = loss_note(card, evaluations) if card is not None else ""
+        against = against_parent(r, parent) + (f" ({lossy.split(': ')[-1]})" if lossy.endswith(("lossy", "unusable"))
+                                               else "")
+        rows.append([model, variant, round(r.size_mb, 2), figure(r), against, round(r.latency_1t_ms, 2), phone])
     return rows
 
 
-def comparison_rows(task: str, outcomes: list[VariantOutcome]) -> list[list]:
+def architecture_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: str) -> list[list]:
+    rows = []
+    for key, _, model, variant in task_rows(catalog, task):
+        r = evaluations.get(key)
+        if r is None:
+            continue
+
+        def pair(kind: str) -> str:
+            return f"{getattr(r, f'macs_{kind}_pct'):.1f} / {getattr(r, f'params_{kind}_pct'):.1f}" if r.macs else "varies"
+        rows.append([model, variant, r.runtime, round(r.params / 1e6, 3), round(r.macs / 1e6, 1) if r.macs else "varies",
+                     pair("conv_1x1"), pair("depthwise"), pair("conv_full"), pair("fully_connected"),
+                     license_note(r.license)])
+    return rows
+
+
+def layer_rows(report, top: int = 15) -> list[list]:
+    return [[t.tensor, t.op_type, round(t.depth, 2), "–" if t.crushed is None else round(100 * t.crushed),
+             round(t.own_db, 1), round(t.accumulated_db, 1)] for t in report.ranked()[:top]]
+
+
+def comparison_rows(task: str, outcomes: list[VariantOutcome],
+                    evaluations: dict[str, CardEvaluation] | None = None) -> list[list]:
     rows = []
     reference = {o.card.name: o for o in outcomes}[outcomes[0].reference]
     for o in outcomes:
-        top = "; ".join(f"{p.label} {p.score:.2f}" for p in o.result.top)
+        top = f"{o.result.top[0].label} {o.result.top[0].score:.2f}"
         if o.card.name == o.reference:
             change = "reference"
         elif o.same_top1:
             change = f"same top-1; {o.top5_overlap}/5 of the top-5 shared"
         else:
-            change = (f"top-1 differs: {o.result.top[0].label} (reference: {reference.result.top[0].label}); "
-                      f"{o.top5_overlap}/5 of the top-5 shared")
-        rows.append([task, o.card.variant, o.card.name, top, round(o.inference_ms, 2), change])
+            change = f"top-1 differs (fp32: {reference.result.top[0].label}); {o.top5_overlap}/5 of the top-5 shared"
+        lossy = loss_note(o.card, evaluations or {})
+        if lossy:
+            change += f"; on the labeled photos: {lossy}"
+        rows.append([task, o.card.short_variant, top, round(o.inference_ms, 2), change])
     return rows
 
 

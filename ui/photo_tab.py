@@ -1,5 +1,9 @@
 """The Photo tab: ImageNet labels, scenes, objects and faces of one photo, with latency here and on phones,
-and every precision of the chosen models compared on it."""
+and every precision of the chosen models compared on it.
+
+What a person came for (the label, the milliseconds here, the phone's figure) is in a summary above
+everything else; the detail sits in closed sections below it. Results follow their inputs: a new photo or a
+changed setting runs again and clears the comparison of the old one."""
 
 from __future__ import annotations
 
@@ -29,9 +33,10 @@ from ui.format import (
     host_latency_rows,
     phone_latency_rows,
     phone_markdown,
+    photo_summary,
 )
 from ui.pickers import model_picker
-from ui.requests import bind, request
+from ui.requests import bind, error_box, request, wire
 
 DISPLAY_MAX_SIDE = 1024
 
@@ -56,19 +61,19 @@ def _photo_faces(ctx: AppContext, photo, gallery: Gallery, threads: int):
                 f"{embedder} against your gallery (the Faces tab has every option).")
     else:
         note = f"No face of at least 96 px ({detector}; the Faces tab finds smaller ones)."
-    return shown, note
+    return shown, note, [m.describe() for m in matches]
 
 
 @request("photo")
 def classify(ctx: AppContext, path, imagenet_card, scene_card, threads, runs, object_card=None, score=0.3, iou=0.45,
              gallery=None):
     if not path:
-        raise gr.Error("Upload a photo first (or click an example).")
+        raise gr.Error("Upload a photo first (or click an example).", print_exception=False)
     photo = read_photo(path)
     options = PhotoOptions(imagenet_card, scene_card, int(threads), int(runs), object_card or None, float(score),
                            float(iou))
     analysis = analyse_photo(ctx.hub, photo, options)
-    faces, faces_note = _photo_faces(ctx, photo, gallery or Gallery(), int(threads))
+    faces, faces_note, who = _photo_faces(ctx, photo, gallery or Gallery(), int(threads))
     scene = analysis.scene.result
     tasks = [("ImageNet", analysis.imagenet), ("scene", analysis.scene)]
     if analysis.objects:
@@ -76,8 +81,8 @@ def classify(ctx: AppContext, path, imagenet_card, scene_card, threads, runs, ob
     cards = tuple(item.model.card for _, item in tasks)
     boxes = []
     if analysis.objects:
-        boxes = [(tuple(int(round(v)) for v in d.box), f"{d.label} {d.score:.2f}")
-                 for d in analysis.objects.result.detections]
+        boxes = [(tuple(int(round(v)) for v in d.box), f"{i + 1}. {d.label} {d.score:.2f}")
+                 for i, d in enumerate(analysis.objects.result.detections)]
     return (
         _display_image(analysis),
         f"{photo.size[0]}x{photo.size[1]} {photo.format}, {photo.source_mode}: {'; '.join(photo.notes) or 'used as uploaded'}",
@@ -87,17 +92,19 @@ def classify(ctx: AppContext, path, imagenet_card, scene_card, threads, runs, ob
         [row for name, item in tasks for row in host_latency_rows(name, item)],
         [row for card in cards for row in phone_latency_rows(card)],
         phone_markdown(cards),
-        "\n\n".join(card_markdown(item) for _, item in tasks),
+        "\n\n".join(card_markdown(item, ctx.evaluations) for _, item in tasks),
         faces,
         faces_note,
-        (_display_image(analysis), boxes) if analysis.objects else None,
+        (_display_image(analysis), boxes),
+        photo_summary(analysis, who, ctx.evaluations),
+        None,  # the comparison, if any, was of other inputs
     )
 
 
 @request("compare_precisions")
 def compare(ctx: AppContext, path, imagenet_card, scene_card, threads, runs):
     if not path:
-        raise gr.Error("Upload a photo first (or click an example).")
+        raise gr.Error("Upload a photo first (or click an example).", print_exception=False)
     photo = read_photo(path)
     rows = []
     for task, name in (("classification", imagenet_card), ("scene", scene_card)):
@@ -105,73 +112,85 @@ def compare(ctx: AppContext, path, imagenet_card, scene_card, threads, runs):
         if card.task != task:
             raise ValueError(f"{name} is not a {task} model")
         rows += comparison_rows("ImageNet" if task == "classification" else "scene",
-                                compare_precisions(ctx.hub, photo, task, card.display, int(threads), int(runs)))
+                                compare_precisions(ctx.hub, photo, task, card.display, int(threads), int(runs)),
+                                ctx.evaluations)
     return rows
 
 
-def _controls(ctx: AppContext):
-    photo_in = gr.File(
-        label=f"Photo (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF; up to {MAX_FILE_BYTES // 2**20} MB "
-              f"and {MAX_PIXELS // 1_000_000} megapixels)",
-        file_count="single", type="filepath", elem_id="photo-input",
-    )
-    examples = ctx.examples(EXAMPLE_PHOTOS)
-    if examples:
-        gr.Examples(examples, inputs=[photo_in], label="Example photos (scikit-image samples)", cache_examples=False)
+def _settings(ctx: AppContext):
     imagenet = model_picker(ctx, "classification", "ImageNet classifier")
     scene = model_picker(ctx, "scene", "Scene model")
     objects = model_picker(ctx, "object_detection", "Object detector (COCO)")
     with gr.Row():
         score = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Object score threshold", info="reference system: 0.3")
         iou = gr.Slider(0.1, 0.9, value=0.45, step=0.05, label="NMS IoU threshold")
-    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
-                       info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
-    runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
-    return photo_in, imagenet.card, scene.card, objects.card, score, iou, threads, runs
+    with gr.Row():
+        threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
+                           info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
+        runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
+    return imagenet.card, scene.card, objects.card, score, iou, threads, runs
 
 
-def _results():
-    shown = gr.Image(label="Your photo, upright", interactive=False, height=320)
-    photo_notes = gr.Markdown()
+def _details():
+    """Everything behind the summary, in closed sections."""
     with gr.Row():
         imagenet_out = gr.Label(num_top_classes=5, label="ImageNet top-5", elem_id="imagenet-labels")
         scene_out = gr.Label(num_top_classes=5, label="Scene top-5 (Places365)", elem_id="scene-labels")
     environment = gr.Markdown()
-    host_latency = gr.Dataframe(headers=HOST_HEADERS, interactive=False,
-                                label="Latency measured here (this host, warm runs; not a phone figure)")
-    phone_latency = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
-                                 label="Latency published for real phones (not measured here)")
-    phone_missing = gr.Markdown()
     comparison = gr.Dataframe(
         headers=COMPARISON_HEADERS, interactive=False, wrap=True, elem_id="comparison",
-        label="Every precision of the chosen models on this photo (reference: the fp32 file, or the first variant "
-              "where there is none)",
+        label="Every precision of the chosen models on this photo (Compare precisions; against the fp32 file)",
     )
-    objects_shown = gr.AnnotatedImage(label="Objects (COCO)", elem_id="objects-image")
     faces_note = gr.Markdown(elem_id="photo-faces-note")
-    faces = gr.Gallery(label="Faces (aligned crops) and who they are", columns=6, height=180)
-    cards_out = gr.Markdown()
-    outputs = [shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency, phone_missing,
-               cards_out, faces, faces_note, objects_shown]
-    return outputs, comparison
+    faces = gr.Gallery(label="Faces (aligned 112 px crops) and who they are", columns=6, height=170,
+                       object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="photo-faces")
+    with gr.Accordion("Latency measured here, stage by stage", open=False):
+        host_latency = gr.Dataframe(headers=HOST_HEADERS, interactive=False, wrap=True,
+                                    label="This host, warm runs (not a phone figure)")
+    with gr.Accordion("Latency published for real phones", open=False):
+        phone_latency = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                     label="Published, never measured here; 'published model' says how it relates")
+        phone_missing = gr.Markdown()
+    with gr.Accordion("The photo as read, and the model cards", open=False):
+        shown = gr.Image(label="Your photo, upright", interactive=False, height=240)
+        photo_notes = gr.Markdown()
+        cards_out = gr.Markdown()
+    return (shown, photo_notes, imagenet_out, scene_out, environment, host_latency, phone_latency, phone_missing,
+            cards_out, faces, faces_note), comparison
 
 
 def build(ctx: AppContext, face_gallery: gr.State) -> None:
-    with gr.Row():
-        with gr.Column(scale=1):
-            photo_in, imagenet_card, scene_card, object_card, score, iou, threads, runs = _controls(ctx)
-            run = gr.Button("Classify", variant="primary", elem_id="classify")
-            compare_button = gr.Button("Compare precisions", elem_id="compare")
-        with gr.Column(scale=2):
-            outputs, comparison = _results()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            photo_in = gr.File(
+                label=f"Photo (JPEG, PNG, WebP, HEIC, GIF, BMP, TIFF; up to {MAX_FILE_BYTES // 2**20} MB "
+                      f"and {MAX_PIXELS // 1_000_000} megapixels)",
+                file_count="single", type="filepath", elem_id="photo-input", height=120,
+            )
+            with gr.Row():
+                run = gr.Button("Classify", variant="primary", elem_id="classify", min_width=100)
+                compare_button = gr.Button("Compare precisions", elem_id="compare", min_width=100)
+            errors = error_box("photo-error")
+            with gr.Accordion("Models, precision and settings", open=False, elem_id="photo-settings"):
+                imagenet_card, scene_card, object_card, score, iou, threads, runs = _settings(ctx)
+            examples = ctx.examples(EXAMPLE_PHOTOS)
+            if examples:
+                gr.Examples(examples, inputs=[photo_in], label="Example photos (scikit-image samples)",
+                            cache_examples=False)
+        with gr.Column(scale=3, min_width=300):
+            summary = gr.HTML(elem_id="photo-summary")
+            objects_shown = gr.AnnotatedImage(label="Objects (COCO), numbered", elem_id="objects-image", height=300)
+            details, comparison = _details()
+    outputs = [*details, objects_shown, summary, comparison]
     inputs = [photo_in, imagenet_card, scene_card, threads, runs]
     classify_inputs = inputs + [object_card, score, iou, face_gallery]
     handler = bind(ctx, classify)
 
-    def on_photo(path, *options):
-        # An upload or an example click runs at once; removing the photo clears what it showed.
-        return handler(path, *options) if path else [None] * len(outputs)
+    def again(path, *options):
+        # A new photo or a changed setting runs at once; removing the photo clears what it showed.
+        return handler(path, *options) if path else tuple([None] * len(outputs))
 
-    run.click(handler, classify_inputs, outputs, api_name="classify")
-    compare_button.click(bind(ctx, compare), inputs, [comparison], api_name="compare_precisions")
-    photo_in.change(on_photo, classify_inputs, outputs, api_visibility="private")
+    wire(run.click, handler, classify_inputs, outputs, errors, api_name="classify")
+    wire(compare_button.click, bind(ctx, compare), inputs, [comparison], errors, api_name="compare_precisions")
+    wire([photo_in.change, imagenet_card.change, scene_card.change, object_card.change, score.release, iou.release,
+          threads.change, runs.release], again, classify_inputs, outputs, errors)

@@ -11,10 +11,20 @@ from models.catalog import Catalog
 UNAVAILABLE = "unavailable here"
 
 
+def variant_label(ctx, card) -> str:
+    """A variant as offered: its precision, what it loses where it is lossy (measured), or why it cannot be
+    had here."""
+    from ui.format import loss_note
+
+    if not ctx.available(card.name):
+        return f"{card.short_variant} ({UNAVAILABLE}: {ctx.why_unavailable(card.name)})"
+    lossy = loss_note(card, ctx.evaluations)
+    return f"{card.short_variant} ({lossy})" if lossy else card.short_variant
+
+
 def variant_choices(ctx, task: str, display: str) -> list[tuple[str, str]]:
-    """(label, card name) of a model's variants; those whose file cannot be had here say so and why."""
-    return [(card.variant if ctx.available(card.name) else f"{card.variant} ({UNAVAILABLE}: {ctx.why_unavailable(card.name)})",
-             card.name) for card in ctx.catalog.variants(task, display)]
+    """(label, card name) of a model's variants."""
+    return [(variant_label(ctx, card), card.name) for card in ctx.catalog.variants(task, display)]
 
 
 def model_choices(ctx, task: str) -> list[tuple[str, str]]:

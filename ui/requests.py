@@ -30,13 +30,16 @@ def sentence(exc: Exception | str) -> str:
 
 
 def user_error(exc: Exception) -> gr.Error:
+    """The person's message; not printed as a traceback (the request's log line says it was refused)."""
     if isinstance(exc, PhotoError):
-        return gr.Error(f"This photo cannot be used: {sentence(exc)}")
-    if isinstance(exc, StoreError):
-        return gr.Error(f"The model could not be loaded: {sentence(exc.person)}")
-    if isinstance(exc, BackendError):
-        return gr.Error(f"The model could not be loaded: {sentence(exc)}")
-    return gr.Error(sentence(exc))
+        message = f"This photo cannot be used: {sentence(exc)}"
+    elif isinstance(exc, StoreError):
+        message = f"The model could not be loaded: {sentence(exc.person)}"
+    elif isinstance(exc, BackendError):
+        message = f"The model could not be loaded: {sentence(exc)}"
+    else:
+        message = sentence(exc)
+    return gr.Error(message, print_exception=False)
 
 
 def request(task: str):
@@ -72,3 +75,39 @@ def request(task: str):
 def bind(ctx, handler):
     """The handler with the context bound, as Gradio calls it (the signature stays inspectable)."""
     return functools.partial(handler, ctx)
+
+
+def error_box(elem_id: str) -> gr.Markdown:
+    """Where a tab's refusals are shown, next to what was refused, until the next action."""
+    return gr.Markdown(elem_id=elem_id, elem_classes=["mvl-error"], visible=False)
+
+
+def _in_place(handler, outputs: int):
+    """The handler for the page: a refusal clears the results it would have replaced (they belonged to other
+    inputs) and is shown in the error box; a success clears the box."""
+
+    @functools.wraps(handler)
+    def run(*args, **kwargs):
+        try:
+            result = handler(*args, **kwargs)
+        except gr.Error as exc:
+            return (*[None] * outputs, gr.Markdown(f"**Could not do that.** {exc.message}", visible=True))
+        result = result if isinstance(result, tuple) else (result,) if outputs == 1 else tuple(result)
+        return (*result, gr.Markdown("", visible=False))
+
+    return run
+
+
+def wire(trigger, handler, inputs, outputs, errors: gr.Markdown, api_name: str | None = None, **options):
+    """One action (an event listener such as button.click, or a list of them): on the page, refusals shown in
+    place (`errors`); for API callers (api_name) the same handler on an endpoint of its own, refusing with an
+    error as API clients expect."""
+    shown = _in_place(handler, len(outputs))
+    if isinstance(trigger, list):
+        event = gr.on(trigger, shown, inputs, outputs + [errors], api_visibility="private", **options)
+    else:
+        event = trigger(shown, inputs, outputs + [errors], api_visibility="private", **options)
+    if api_name:
+        endpoint = gr.Button(visible=False, elem_classes=["mvl-api"])  # never shown or clicked: the API's entry
+        endpoint.click(handler, inputs, outputs, api_name=api_name, **options)
+    return event

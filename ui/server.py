@@ -7,7 +7,12 @@ import sys
 import gradio as gr
 
 from models.store import ModelStore, StoreError
+from pipelines.album.ingest import MAX_ALBUM_FILE_BYTES
 from pipelines.common.photos import MAX_FILE_BYTES
+from pipelines.lab.custom_model import MAX_MODEL_BYTES
+
+# Gradio refuses a larger body before the app reads it; each tab then holds its own kind to its own limit.
+UPLOAD_LIMIT = max(MAX_FILE_BYTES, MAX_MODEL_BYTES, MAX_ALBUM_FILE_BYTES)
 
 
 def health(store: ModelStore) -> dict:
@@ -45,8 +50,10 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, blo
     """Launch with the upload limit and the health route; blocks unless told not to."""
     from fastapi.responses import JSONResponse
 
-    server, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True,
-                                 max_file_size=MAX_FILE_BYTES, **launch_kwargs)
+    from ui.blocks import CSS
+
+    server, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, css=CSS,
+                                 max_file_size=UPLOAD_LIMIT, **launch_kwargs)
     server.add_api_route("/healthz", lambda: JSONResponse(health(demo.mvl_store)), methods=["GET"])
     if block:
         demo.block_thread()

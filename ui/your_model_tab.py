@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
 from pipelines.lab.custom_model import MAX_MODEL_BYTES, OUTPUT_KINDS, RESIZES, SCALINGS, Form, UploadReport
 from pipelines.lab.sandbox import run_upload as run_in_worker
 from pipelines.lab.photo import THREAD_CHOICES
 from ui.context import EXAMPLE_PHOTOS, AppContext
 from ui.format import STATS_HEADERS, stats_rows
-from ui.requests import bind, request
+from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 
@@ -32,9 +33,9 @@ def _summary(report: UploadReport) -> str:
 def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, width, channels, scaling, resize,
                output_kind, threads, previous_workdir):
     if not model_path:
-        raise gr.Error("Upload an .onnx or .tflite classifier first.")
+        raise gr.Error("Upload an .onnx or .tflite classifier first.", print_exception=False)
     if not photo_path:
-        raise gr.Error("Upload a photo to run the model on (or click an example).")
+        raise gr.Error("Upload a photo to run the model on (or click an example).", print_exception=False)
     remove_workdir(previous_workdir)
     workdir = new_workdir("mvl-upload-")
     try:
@@ -51,7 +52,14 @@ def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, wid
         for d in report.derived
     ]
     files = [str(d.path) for d in report.derived if d.path]
-    return (_summary(report), stats_rows(report.stats), dict(report.top), derived_rows, files or None, str(workdir))
+    layers = [list(row) for row in report.layers]
+    curve = pd.DataFrame([{"depth": d, "SQNR dB": value, "measure": measure} for d, own, accumulated in report.layer_depths
+                          for value, measure in ((own, "its own quantization"), (accumulated, "against your model"))],
+                         columns=["depth", "SQNR dB", "measure"])
+    note = (f"int8 static against your model: output SQNR **{report.layers_output_db:.1f} dB**, "
+            f"{report.layers_note}." if report.layers_output_db is not None else report.layers_note)
+    return (_summary(report), stats_rows(report.stats), dict(report.top), derived_rows, files or None, str(workdir),
+            layers, curve, note)
 
 
 def _form():
@@ -91,6 +99,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column():
             form = _form()
             run = gr.Button("Run my model", variant="primary", elem_id="upload-run")
+            errors = error_box("upload-error")
     summary = gr.Markdown(elem_id="upload-summary")
     with gr.Row():
         labels = gr.Label(num_top_classes=5, label="Top-5 on your photo", elem_id="upload-labels-out")
@@ -100,5 +109,13 @@ def build(ctx: AppContext) -> None:
         label="Derived variants (compared with your model on the 60 calibration images and your photo)",
         interactive=False, wrap=True)
     downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)
-    run.click(bind(ctx, run_upload), [model_file, labels_file, photo] + form + [upload_dir],
-              [summary, stats, labels, derived, downloads, upload_dir], api_name="run_uploaded_model")
+    with gr.Accordion("Where the int8 static variant loses, layer by layer", open=False):
+        layer_note = gr.Markdown(elem_id="upload-layer-note")
+        layer_plot = gr.LinePlot(x="depth", y="SQNR dB", color="measure", label="SQNR along the graph (0: input)",
+                                 elem_id="upload-layer-plot")
+        layer_table = gr.Dataframe(headers=["tensor", "op", "depth", "channels crushed %", "own SQNR dB",
+                                            "SQNR against yours dB"], interactive=False, wrap=True,
+                                   elem_id="upload-layer-table")
+    wire(run.click, bind(ctx, run_upload), [model_file, labels_file, photo] + form + [upload_dir],
+         [summary, stats, labels, derived, downloads, upload_dir, layer_table, layer_plot, layer_note], errors,
+         api_name="run_uploaded_model")

@@ -10,9 +10,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-MAX_PHOTOS = 200
-MAX_ZIP_MEMBERS = 2000
-MAX_ZIP_TOTAL = 1024 * 1024 * 1024  # uncompressed bytes
+MAX_PHOTOS = 200  # per album in the app; the command line takes any number
+MAX_ALBUM_FILE_BYTES = 2 * 1024**3  # one uploaded file (a zip of a trip is hundreds of MB)
+MAX_ZIP_MEMBERS = 5000
+MAX_ZIP_TOTAL = 4 * 1024**3  # uncompressed bytes; photos are read from the archive one at a time
 MAX_ZIP_RATIO = 100  # uncompressed / compressed, per member
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"}

@@ -16,7 +16,6 @@ import argparse
 import csv
 import hashlib
 import itertools
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,9 @@ from pipelines.album.interest import (
     fuse,
     interest_model,
 )
+from pipelines.common.eval_sets import eval_dir
 
-DEFAULT_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+DEFAULT_EVAL = eval_dir()
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     training = commands.add_parser("train", help="train on ../shared/eval and write the model file")
-    training.add_argument("--eval-dir", type=Path, default=Path(os.environ.get("MVL_EVAL_DIR", DEFAULT_EVAL)))
+    training.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     training.add_argument("--out", type=Path, default=MODEL_JSON)
     training.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
     evaluating = commands.add_parser("evaluate", help="per-category recall and precision on a labeled folder")

@@ -1,7 +1,16 @@
-"""Named photo sets that int8 static recipes calibrate on, available wherever the app is installed."""
+"""Named photo sets that int8 static recipes calibrate on, and the photos a derived variant is checked on.
+
+skimage_samples and skimage_lfw_faces ship with scikit-image, so they are wherever the app is installed.
+The task-like sets come from the labeled photos (pipelines/common/eval_sets.py), each from photos the
+task's own figures are never reported on: detectors and classifiers calibrate on MiniPlaces scenes (their
+figures: COCO and ImageNet), the scene model on COCO and ImageNet photos (its figures: MiniPlaces). Each pool
+is ordered by a hash of the file names; its first CALIBRATION_PHOTOS calibrate, the next CHECK_PHOTOS are
+held out to check a variant against its parent (never used to calibrate). Where the photos are not on a
+server, a variant calibrated on them is available only if its file is (a Space bundles it)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from models.catalog import ModelCard
+from pipelines.common.eval_sets import eval_dir
 from pipelines.common.preprocess import to_input_tensor
 
 # Colour photos bundled with scikit-image (its data folder; no download).
@@ -43,12 +53,54 @@ def _lfw_faces() -> list[Image.Image]:
     return [Image.fromarray(np.rint(face * 255).astype(np.uint8)).convert("RGB") for face in faces]
 
 
-CALIBRATION_SETS = ("skimage_samples", "skimage_lfw_faces")
+CALIBRATION_PHOTOS, CHECK_PHOTOS = 128, 200
+POOLS = {"miniplaces": ("places_miniplaces",), "coco_imagenet": ("coco", "imagenet_val1300")}
+SHIPPED_SETS = ("skimage_samples", "skimage_lfw_faces")  # installed with scikit-image, wherever the app is
+CALIBRATION_SETS = (*SHIPPED_SETS, *POOLS)
+CHECK_POOL = {"skimage_samples": "miniplaces", "skimage_lfw_faces": None}  # others: their own pool
+
+
+class CalibrationPhotosMissing(ValueError):
+    """The labeled photos a calibration set is drawn from are not on this machine."""
+
+
+def _pool(name: str) -> list[Path]:
+    root = eval_dir()
+    folders = [root / sub / "images" for sub in POOLS[name]]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise CalibrationPhotosMissing(f"the calibration photos '{name}' are not here ({', '.join(missing)})")
+    paths = [p for folder in folders for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    return sorted(paths, key=lambda p: hashlib.sha256(f"{p.parent.parent.name}/{p.name}".encode()).hexdigest())
+
+
+def calibration_available(name: str) -> bool:
+    if name in POOLS:
+        try:
+            return len(_pool(name)) >= CALIBRATION_PHOTOS
+        except CalibrationPhotosMissing:
+            return False
+    return name in CALIBRATION_SETS
+
+
+def _opened(paths: list[Path]) -> list[Image.Image]:
+    photos = []
+    for path in paths:
+        with Image.open(path) as image:
+            photos.append(image.convert("RGB"))
+    return photos
+
+
+def pool_calibration_paths(name: str) -> list[Path]:
+    """The photos a task-like set calibrates on (the first of its pool)."""
+    return _pool(name)[:CALIBRATION_PHOTOS]
 
 
 def calibration_photos(name: str) -> list[Image.Image]:
     if name == "skimage_lfw_faces":
         return _lfw_faces()
+    if name in POOLS:
+        return _opened(pool_calibration_paths(name))
     if name != "skimage_samples":
         raise ValueError(f"unknown calibration photo set {name!r}; known: {', '.join(CALIBRATION_SETS)}")
     photos = []
@@ -56,6 +108,15 @@ def calibration_photos(name: str) -> list[Image.Image]:
         with Image.open(path) as image:
             photos += _augmented(image.convert("RGB"))
     return photos
+
+
+def check_photo_paths(calibration: str) -> list[Path]:
+    """Photos to compare a variant calibrated on `calibration` with its parent: never calibrated on, never
+    the photos its task's figures are reported on."""
+    pool = CHECK_POOL.get(calibration, calibration)
+    if pool is None:
+        raise ValueError(f"no held-out photos to check a variant calibrated on {calibration}")
+    return _pool(pool)[CALIBRATION_PHOTOS:CALIBRATION_PHOTOS + CHECK_PHOTOS]
 
 
 def calibration_inputs(card: ModelCard) -> Callable[[], list[np.ndarray]]:

@@ -77,3 +77,15 @@ def time_variant(call: Callable[[], StageTimings], card: str, threads: int, runs
         for i, name in enumerate((*STAGES, "total"))
     )
     return LatencyReport(card=card, threads=threads, warmup=warmup, runs=runs, stages=stats)
+
+
+def median_ms(call: Callable[[], object], runs: int = 15, warmup: int = 3) -> float:
+    """Warm median milliseconds of a call (a model alone, a whole detector)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))

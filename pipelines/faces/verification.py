@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,14 @@ from PIL import Image
 
 from models.catalog import ModelCard
 from models.hub import ModelHub
+from pipelines.common.eval_sets import eval_dir
 from pipelines.common.hub import open_hub
 from pipelines.faces.pipeline import FacePipeline
 from pipelines.faces.thresholds import THRESHOLDS_CSV, Verification, write_thresholds
 from pipelines.vision.face_detection import DetectorOptions
 from pipelines.vision.face_embedding import Embedder
 
-DEFAULT_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+DEFAULT_EVAL = eval_dir()
 CALIBRATION_SET = "faces_lfw"
 OPTIONS = DetectorOptions(min_face=20)
 
@@ -87,13 +87,26 @@ def accuracy(similarities: np.ndarray, same: np.ndarray, threshold: float) -> fl
     return float(np.mean((similarities >= threshold) == same))
 
 
-def cross_validated_accuracy(similarities: np.ndarray, same: np.ndarray, folds: int = 10, seed: int = 0) -> float:
-    order = np.random.default_rng(seed).permutation(len(same))
+def balanced_accuracy(similarities: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """The mean of the share of same-person pairs accepted and of different-person pairs refused: a judge
+    that says "different" to every pair scores 0.5 here, however few same-person pairs there are."""
+    said_same = similarities >= threshold
+    return float((np.mean(said_same[same]) + np.mean(~said_same[~same])) / 2)
+
+
+def cross_validated_accuracy(similarities: np.ndarray, same: np.ndarray, folds: int = 10, seed: int = 0,
+                             score=accuracy) -> float:
+    """Each fold's pairs judged with the threshold chosen on the other folds; `score` per fold, averaged.
+    Folds are stratified so every fold holds both kinds of pair."""
+    rng = np.random.default_rng(seed)
+    parts = [np.array_split(rng.permutation(np.flatnonzero(same == kind)), folds) for kind in (True, False)]
+    folds_ = [np.concatenate([parts[0][k], parts[1][k]]) for k in range(folds)]
+    everything = np.arange(len(same))
     scores = []
-    for fold in np.array_split(order, folds):
-        train = np.setdiff1d(order, fold)
+    for fold in folds_:
+        train = np.setdiff1d(everything, fold)
         threshold = best_threshold(similarities[train], same[train])
-        scores.append(accuracy(similarities[fold], same[fold], threshold))
+        scores.append(score(similarities[fold], same[fold], threshold))
     return float(np.mean(scores))
 
 
@@ -111,7 +124,7 @@ def verify(hub: ModelHub, card: ModelCard, faces: LabeledFaces, dataset: str) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval-dir", type=Path, default=Path(os.environ.get("MVL_EVAL_DIR", DEFAULT_EVAL)))
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--csv", type=Path, default=THRESHOLDS_CSV)
     args = parser.parse_args(argv)
     hub = open_hub()

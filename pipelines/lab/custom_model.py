@@ -25,6 +25,7 @@ from models.store import ResolvedFile
 from pipelines.common.calibration import calibration_inputs, calibration_photos
 from pipelines.common.ops import agreement
 from pipelines.common.photos import Photo, read_photo
+from pipelines.common.preprocess import to_input_tensor
 from pipelines.common.timing import time_variant
 from pipelines.vision.classification import Classification, Classifier
 
@@ -273,6 +274,11 @@ class UploadReport:
     notes: tuple[str, ...]
     top: tuple[tuple[str, float], ...]
     derived: tuple[DerivedVariant, ...]
+    # the int8 static variant against the upload, tensor by tensor (models/sensitivity.py)
+    layers: tuple[tuple, ...] = ()  # most suspect first: tensor, op, depth, crushed %, own dB, against float dB
+    layer_depths: tuple[tuple[float, float, float], ...] = ()  # every tensor: depth, own dB, against float dB
+    layers_output_db: float | None = None
+    layers_note: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -287,7 +293,33 @@ class UploadReport:
         raw["top"] = tuple((label, float(score)) for label, score in raw["top"])
         raw["derived"] = tuple(DerivedVariant(**{**d, "path": Path(d["path"]) if d["path"] else None})
                                for d in raw["derived"])
+        raw["layers"] = tuple(tuple(row) for row in raw["layers"])
+        raw["layer_depths"] = tuple(tuple(row) for row in raw["layer_depths"])
         return cls(**raw)
+
+
+REPORT_INPUTS = 4  # sample photos (and the person's) the per-layer report runs on: it keeps every tensor
+
+
+def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Photo) -> dict:
+    """The per-layer report of the upload's int8 static variant, as plain data for the report."""
+    from models.sensitivity import layer_report
+
+    static = next((d for d in derived if d.kind == "int8_static" and d.path), None)
+    if static is None:
+        return {"layers_note": "no int8 static variant to report on" if custom.card.runtime == "onnx" else ""}
+    images = calibration_photos("skimage_samples")[:REPORT_INPUTS] + [photo.image]
+    try:
+        report = layer_report(custom.model.file.path, static.path,
+                              [to_input_tensor(image, custom.card.input) for image in images])
+    except Exception as exc:  # the report is extra: the variants stand without it
+        return {"layers_note": f"the per-layer report could not be made: {type(exc).__name__}: {exc}"}
+    rows = tuple((t.tensor, t.op_type, round(t.depth, 3), None if t.crushed is None else round(100 * t.crushed, 1),
+                  round(t.own_db, 2), round(t.accumulated_db, 2)) for t in report.ranked()[:15])
+    depths = tuple((round(t.depth, 4), round(min(t.own_db, 80.0), 2), round(min(t.accumulated_db, 80.0), 2))
+                   for t in report.tensors)
+    return {"layers": rows, "layer_depths": depths, "layers_output_db": round(report.output_db, 2),
+            "layers_note": f"measured on {report.inputs} photos (sample photos and yours)"}
 
 
 def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path, form: Form, workdir: Path,
@@ -300,4 +332,5 @@ def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path,
     card = custom.card
     return UploadReport(card.display, card.runtime, card.bytes, card.input.describe(), card.output.classes,
                         card.output.kind, card.output.background_class, custom.stats, run.inference_ms,
-                        run.threads, custom.notes, tuple((p.label, p.score) for p in run.result.top), derived)
+                        run.threads, custom.notes, tuple((p.label, p.score) for p in run.result.top), derived,
+                        **_layers(custom, derived, photo))

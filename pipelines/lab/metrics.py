@@ -46,47 +46,79 @@ def evaluate(
                     np.stack(kept) if keep_scores else None)
 
 
-def coco_map50(detect: Callable[[Image.Image], Sequence], folder: Path) -> float:
-    """mAP at IoU 0.5 (pycocotools) of `detect(image)` -> detections with .box (x1, y1, x2, y2 pixels),
-    .score and .class_index, on a folder whose labels.csv has one row per box (class_id80, x1..y2, img_w, img_h)."""
+@dataclass(frozen=True)
+class Box:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels
+    class_index: int
+
+
+def map50(truth: Sequence[Sequence[Box]], found: Sequence[Sequence]) -> float:
+    """mAP at IoU 0.5 (pycocotools) of per-image detections (.box, .score, .class_index) against per-image
+    true boxes."""
     import contextlib
     import io
 
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    with (folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    files = sorted({r["filename"] for r in rows})
-    ids = {name: i + 1 for i, name in enumerate(files)}
-    size = {r["filename"]: (int(r["img_w"]), int(r["img_h"])) for r in rows}
-
     def xywh(x1, y1, x2, y2):
         return [float(x1), float(y1), float(x2) - float(x1), float(y2) - float(y1)]
 
-    truth = COCO()
-    truth.dataset = {
-        "images": [{"id": ids[f], "width": size[f][0], "height": size[f][1]} for f in files],
-        "annotations": [
-            {"id": k + 1, "image_id": ids[r["filename"]], "category_id": int(r["class_id80"]) + 1, "iscrowd": 0,
-             "bbox": xywh(r["x1"], r["y1"], r["x2"], r["y2"]),
-             "area": (float(r["x2"]) - float(r["x1"])) * (float(r["y2"]) - float(r["y1"]))}
-            for k, r in enumerate(rows)
-        ],
+    reference = COCO()
+    reference.dataset = {
+        "images": [{"id": i + 1} for i in range(len(truth))],
+        "annotations": [{"id": k + 1, "image_id": i + 1, "category_id": b.class_index + 1, "iscrowd": 0,
+                         "bbox": xywh(*b.box), "area": (b.box[2] - b.box[0]) * (b.box[3] - b.box[1])}
+                        for k, (i, b) in enumerate((i, b) for i, boxes in enumerate(truth) for b in boxes)],
         "categories": [{"id": i + 1} for i in range(80)],
     }
-    found = []
-    for name in files:
-        with Image.open(folder / "images" / name) as image:
-            for d in detect(image.convert("RGB")):
-                found.append({"image_id": ids[name], "category_id": d.class_index + 1, "bbox": xywh(*d.box),
-                              "score": d.score})
+    results = [{"image_id": i + 1, "category_id": d.class_index + 1, "bbox": xywh(*d.box), "score": d.score}
+               for i, detections in enumerate(found) for d in detections]
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        truth.createIndex()
-        if not found:
+        reference.createIndex()
+        if not results:
             return 0.0
-        evaluation = COCOeval(truth, truth.loadRes(found), "bbox")
+        evaluation = COCOeval(reference, reference.loadRes(results), "bbox")
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
     return float(evaluation.stats[1])
+
+
+def coco_map50(detect: Callable[[Image.Image], Sequence], folder: Path) -> float:
+    """mAP at IoU 0.5 of `detect(image)` on a folder whose labels.csv has one row per box (class_id80, x1..y2)."""
+    with (folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    files = sorted({r["filename"] for r in rows})
+    truth = [[Box((float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"])), int(r["class_id80"]))
+              for r in rows if r["filename"] == name] for name in files]
+    found = []
+    for name in files:
+        with Image.open(folder / "images" / name) as image:
+            found.append(detect(image.convert("RGB")))
+    return map50(truth, found)
+
+
+@dataclass(frozen=True)
+class FaceRecall:
+    found: int  # annotated faces with a detection at IoU >= the bar
+    faces: int
+    false_positives: int  # detections matching no face, annotated or ignored
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.faces if self.faces else 0.0
+
+
+def face_recall(detect: Callable[[Image.Image], Sequence], photos: Sequence, iou: float = 0.4) -> FaceRecall:
+    """Faces found on annotated photos (datasets.FaceBoxes) by `detect(image)` -> faces with .box."""
+    from pipelines.common.ops import box_iou
+
+    found = total = false = 0
+    for photo in photos:
+        with Image.open(photo.path) as image:
+            faces = detect(image.convert("RGB"))
+        total += len(photo.faces)
+        found += sum(any(box_iou(b, f.box) >= iou for f in faces) for b in photo.faces)
+        false += sum(not any(box_iou(b, f.box) >= iou for b in photo.faces + photo.ignored) for f in faces)
+    return FaceRecall(found, total, false)

@@ -24,53 +24,77 @@ def published_ms(figure: PhoneLatency) -> float:
     return sum(numbers[:2]) / len(numbers[:2])
 
 
-def phone_axes(catalog: Catalog, tasks: tuple[str, ...] = ("classification", "scene")) -> list[str]:
+# What a published precision tag means for a file of this precision. A float model run on an NPU in fp16 is
+# still the float file; an int8 figure is for int8 activations and weights (w8a16 is not).
+SAME_PRECISION = {"fp32": ("fp32", "float (fp16 on NPU)"), "fp16": ("fp16",), "int8": ("int8", "uint8", "w8a8")}
+EXACT_MATCHES = ("this model", "same weights")
+
+
+def published_for(card: ModelCard) -> list[PhoneLatency]:
+    """The published phone figures that are this variant's own: the same file or the same weights, at the same
+    precision. Figures of a related model or of another precision never stand in for it."""
+    return [p for p in card.phone_latency if p.match.startswith(EXACT_MATCHES)
+            and p.precision in SAME_PRECISION.get(card.precision, ())]
+
+
+def phone_axes(catalog: Catalog, tasks: tuple[str, ...]) -> list[str]:
     """'phone: device, compute unit' for every pair some card of these tasks has a published figure for."""
-    pairs = {(p.device, p.compute_unit) for card in catalog if card.task in tasks for p in card.phone_latency}
+    pairs = {(p.device, p.compute_unit) for card in catalog if card.task in tasks for p in published_for(card)}
     return [f"phone: {device}, {unit}" for device, unit in sorted(pairs)]
 
 
 @dataclass(frozen=True)
 class PlotPoint:
-    card: str
-    label: str
+    card: str  # the card, or a face detector's name
+    model: str
+    variant: str  # short: "fp32", "int8 static", ...
     latency_ms: float
-    accuracy_pct: float
+    score: float  # the task's figure (top-1 %, mAP@0.5, faces found %, balanced pair accuracy %)
     size_mb: float
     how: str  # where the latency comes from
 
 
+def task_rows(catalog: Catalog, task: str) -> list[tuple[str, ModelCard | None, str, str]]:
+    """(evaluation key, card if the row is one card, model, variant) of a task: face detectors are one row per
+    detector (MTCNN is three files)."""
+    if task == "face_detection":
+        rows = []
+        for display in catalog.displays(task):
+            cards = catalog.variants(task, display)
+            rows.append((display, cards[0] if len(cards) == 1 else None, display, cards[0].short_variant))
+        return rows
+    return [(c.name, c, c.display, c.short_variant) for c in catalog.for_task(task)]
+
+
 def plot_points(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: str, axis: str) -> tuple[list[PlotPoint], list[str]]:
-    """Points of one task for an axis; and the cards left out because that axis has no figure for them."""
+    """Points of one task for an axis; and the models left out because that axis has no figure for them (a
+    phone axis only carries a variant's own published figure: same file or weights, same precision)."""
     points, missing = [], []
-    for card in catalog.for_task(task):
-        result = evaluations.get(card.name)
+    for key, card, model, variant in task_rows(catalog, task):
+        result = evaluations.get(key)
         if result is None:
-            missing.append(f"{card.name} (not evaluated yet)")
+            missing.append(f"{key} (not evaluated yet)")
             continue
         if axis in HOST_AXES:
             latency, how = getattr(result, HOST_AXES[axis]), "measured on this host"
         else:
             device, unit = axis.removeprefix("phone: ").rsplit(", ", 1)
-            figures = [p for p in card.phone_latency if (p.device, p.compute_unit) == (device, unit)]
-            exact = [p for p in figures if p.match.startswith(("this model", "same weights"))]
-            chosen = exact or figures
+            chosen = [p for p in published_for(card) if (p.device, p.compute_unit) == (device, unit)] if card else []
             if not chosen:
-                missing.append(card.name)
+                missing.append(key)
                 continue
             best = min(chosen, key=published_ms)
             latency = published_ms(best)
             how = f"published: {best.runtime}, {best.precision} ({best.match}); {best.source}"
-        points.append(PlotPoint(card.name, f"{card.display} {card.name.split('.', 1)[1]}", latency, result.top1_pct,
-                                result.size_mb, how))
+        points.append(PlotPoint(key, model, variant, latency, result.score, result.size_mb, how))
     return points, missing
 
 
 def pareto_front(points: list[PlotPoint]) -> list[PlotPoint]:
-    """The points no other point beats on both latency (lower) and accuracy (higher), by latency."""
+    """The points no other point beats on both latency (lower) and the task's figure (higher), by latency."""
     front = []
-    for point in sorted(points, key=lambda p: (p.latency_ms, -p.accuracy_pct)):
-        if not front or point.accuracy_pct > front[-1].accuracy_pct:
+    for point in sorted(points, key=lambda p: (p.latency_ms, -p.score)):
+        if not front or point.score > front[-1].score:
             front.append(point)
     return front
 

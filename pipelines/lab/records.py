@@ -32,11 +32,13 @@ class CardEvaluation:
     macs_fully_connected_pct: float
     params_fully_connected_pct: float
     eval_set: str
-    photos: int
-    top1_pct: float
-    top5_pct: float
-    agreement_pct: float | None  # same top-1 as the fp32 parent; derived cards only
-    cosine: float | None  # mean cosine of output vectors with the fp32 parent; derived cards only
+    photos: int  # photos, faces or pairs' photos the score is measured on
+    metric: str  # what `score` is: "top-1 %", "mAP@0.5", "faces found %", "balanced pair accuracy %"
+    score: float
+    top5_pct: float | None  # classifiers only
+    agreement_pct: float | None  # derived cards: same top-1 (classifiers) or same decisions (embedders) as the parent
+    cosine: float | None  # derived cards: mean cosine of outputs (or embeddings) with the parent's
+    false_positives: int | None  # face detectors: detections that match no face
     latency_1t_ms: float
     latency_2t_ms: float
     latency_runs: int
@@ -48,6 +50,8 @@ def _from_row(row: dict[str, str]) -> CardEvaluation:
         raw = row[f.name]
         if f.type in ("int",):
             values[f.name] = int(raw)
+        elif f.type.startswith("int |"):
+            values[f.name] = int(raw) if raw else None
         elif f.type in ("float",):
             values[f.name] = float(raw)
         elif f.type.startswith("float |"):
@@ -58,10 +62,14 @@ def _from_row(row: dict[str, str]) -> CardEvaluation:
 
 
 def read_evaluations(path: Path = DEFAULT_CSV) -> dict[str, CardEvaluation]:
+    """The cached rows; none from a file written with other columns (by an older version: evaluate again)."""
     if not path.is_file():
         return {}
     with path.open(newline="", encoding="utf-8") as fh:
-        return {row["card"]: _from_row(row) for row in csv.DictReader(fh)}
+        reader = csv.DictReader(fh)
+        if set(reader.fieldnames or ()) != {f.name for f in fields(CardEvaluation)}:
+            return {}
+        return {row["card"]: _from_row(row) for row in reader}
 
 
 def write_evaluations(rows: list[CardEvaluation], path: Path) -> None:

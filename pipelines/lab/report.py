@@ -15,20 +15,43 @@ def license_note(license_: str) -> str:
     return "unclear: demo use only" if license_.startswith("UNCLEAR") else license_
 
 
+def figure(r: CardEvaluation) -> str:
+    """A row's own figure in words."""
+    if r.metric == "faces found %":
+        found = round(r.score * r.photos / 100)
+        return f"{found}/{r.photos} faces, {r.false_positives} false"
+    if r.metric == "top-1 %":
+        return f"top-1 {r.score:.1f} % (top-5 {r.top5_pct:.1f})"
+    if r.metric.endswith(" %"):
+        return f"{r.metric[:-2]} {r.score:.1f} %"
+    return f"{r.metric} {r.score:.1f}"
+
+
+def against_parent(r: CardEvaluation, parent: CardEvaluation | None) -> str:
+    """How far a derived row stays from its parent: the figure's change, then agreement and cosine."""
+    if parent is None:
+        return "–"
+    parts = [f"{round(r.score - parent.score, 1) + 0.0:+.1f} {'points' if r.metric != 'mAP@0.5' else 'mAP'}"]
+    if r.agreement_pct is not None:
+        parts.append(f"{r.agreement_pct:.1f} % same {'top-1' if r.metric == 'top-1 %' else 'decisions'}")
+    if r.cosine is not None:
+        parts.append(f"cosine {r.cosine:.4f}")
+    return "; ".join(parts)
+
+
 def markdown_table(rows: list[CardEvaluation]) -> str:
+    by_card = {r.card: r for r in rows}
     lines = [
-        "| card | runtime | precision | size MB | params M | MACs M | eval photos | top-1 % | top-5 % | "
-        "agrees with fp32 % | cosine | host ms 1 thr | 2 thr | license |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | runtime | variant | size MB | params M | MACs M | measured on | figure | against its parent | "
+        "host ms 1 / 2 threads | license |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        license_ = license_note(r.license)
-        agreement = f"{r.agreement_pct:.1f}" if r.agreement_pct is not None else "–"
-        cosine = f"{r.cosine:.4f}" if r.cosine is not None else "–"
         lines.append(
-            f"| {r.card} | {r.runtime} | {r.variant} | {r.size_mb:.2f} | {r.params / 1e6:.3f} | {r.macs / 1e6:.1f} | "
-            f"{r.photos} {r.eval_set} | {r.top1_pct:.1f} | {r.top5_pct:.1f} | {agreement} | {cosine} | "
-            f"{r.latency_1t_ms:.2f} | {r.latency_2t_ms:.2f} | {license_} |"
+            f"| {r.card} | {r.runtime} | {r.variant} | {r.size_mb:.2f} | {r.params / 1e6:.3f} | "
+            f"{f'{r.macs / 1e6:.1f}' if r.macs else 'varies'} | "
+            f"{r.photos} {r.eval_set} | {figure(r)} | {against_parent(r, by_card.get(r.derived_from))} | "
+            f"{r.latency_1t_ms:.2f} / {r.latency_2t_ms:.2f} | {license_note(r.license)} |"
         )
     return "\n".join(lines)
 

@@ -17,7 +17,9 @@ def test_the_photo_handler_runs_without_a_server(ctx, coffee_jpg):
     result = photo_tab.classify(ctx, str(coffee_jpg), "mobilenet_v1_0.25_128.uint8_qat_tflite",
                                 "squeezenet1.1_places365.fp32_onnx", 1, 1, "nanodet_m.fp32_onnx", 0.3, 0.45, None)
     assert max(result[2], key=result[2].get) == "espresso"
-    assert "cup" in {label.split(" ")[0] for _, label in result[11][1]}
+    assert "cup" in {label.split(" ")[1] for _, label in result[11][1]}  # "1. cup 0.87": numbered as on the photo
+    assert "espresso" in result[12] and "ms</b> here" in result[12]  # the summary
+    assert result[13] is None  # no comparison of another photo outlives it
 
 
 def test_a_domain_error_becomes_a_message_for_the_person(ctx, tmp_path):

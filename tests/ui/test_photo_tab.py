@@ -21,10 +21,12 @@ def _classify(client, path, imagenet=LITE, scene=SCENE, threads=1, runs=3, objec
 
 
 def test_classify_a_photo(client, coffee_jpg):
-    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note, objects) = \
-        _classify(client, coffee_jpg)
+    (shown, notes, imagenet, scenes, environment, host, phone, phone_missing, cards, faces, faces_note, objects,
+     summary, comparison) = _classify(client, coffee_jpg)
     assert faces == [] and "No face" in faces_note
-    assert "cup" in [a["label"].split(" ")[0] for a in objects["annotations"]]
+    assert "1. cup" in [" ".join(a["label"].split(" ")[:2]) for a in objects["annotations"]]
+    assert 'id="summary-imagenet"' in summary and "espresso" in summary and "phone: <b>12 ms</b> Pixel 4" in summary
+    assert comparison["data"] == []  # no comparison of another photo outlives it
     assert ("objects", "inference") in {(row[0], row[4]) for row in host["data"]}
     assert imagenet["label"] == "espresso"
     assert len(imagenet["confidences"]) == 5

@@ -141,7 +141,7 @@ def test_an_extension_that_lies_and_a_polyglot(client, tmp_path):
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_the_app_reads_it(store, monkeypatch, tmp_path):
-    monkeypatch.setattr(ui.server, "MAX_FILE_BYTES", 10_000)
+    monkeypatch.setattr(ui.server, "UPLOAD_LIMIT", 10_000)
     demo = app.build_app(store)
     url = app.serve(demo, port=_free_port(), block=False, quiet=True)
     try:

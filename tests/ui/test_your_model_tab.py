@@ -31,7 +31,7 @@ def _work_folders() -> set[Path]:
 
 def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     model = MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"
-    summary, stats, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS)
+    summary, stats, labels, derived, downloads, layers, curve, note = _upload(client, model, coffee_jpg, LABELS)
     assert labels["label"] == "espresso"
     assert "385.2 M multiply-adds" in summary and "starts with 'background'" in summary
     assert stats["data"][-1][0] == "total" and stats["data"][0][0] == "1x1 convolution"
@@ -40,14 +40,18 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     sizes = {row[0]: row[2] for row in derived["data"]}
     assert sizes["int8_static"] < sizes["fp16"] < 18.6
     assert len(downloads) == 3 and all(Path(d).stat().st_size > 1_000_000 for d in downloads)
+    # the int8 static variant's per-layer report: ranked tensors, SQNR along the graph, the output's figure
+    assert len(layers["data"]) == 15 and all(row[0].startswith("/") and 0 <= row[2] <= 1 for row in layers["data"])
+    assert "output SQNR" in note and "measured on 5 photos" in note
+    assert len(curve["data"]) > 100 and curve["columns"] == ["depth", "SQNR dB", "measure"]
 
 
 def test_a_tflite_classifier_runs_without_derivations(client, coffee_jpg):
     model = MODEL_DIRS[0] / "classification" / "coral_mobilenet_v1_0.25_128_quant.tflite"
-    summary, _, labels, derived, downloads = _upload(client, model, coffee_jpg, LABELS,
-                                                     scaling="(x - 128) / 128  (TF quantized MobileNets)")
+    summary, _, labels, derived, downloads, layers, _, note = _upload(
+        client, model, coffee_jpg, LABELS, scaling="(x - 128) / 128  (TF quantized MobileNets)")
     assert labels["label"] == "espresso" and "fixed at 128x128" in summary
-    assert derived["data"] == [] and downloads is None
+    assert derived["data"] == [] and downloads is None and layers["data"] == [] and note == ""
 
 
 def test_a_bad_model_is_refused_and_its_folder_removed(client, coffee_jpg, tmp_path):

@@ -1,7 +1,8 @@
 """Accuracy of every card on the labeled photos in ../shared/eval, by the project's own evaluation function.
 
-Floors sit 3 points under what was measured (README table); a wrong channel order, scaling or background
-offset falls far below them, and the declared crop beats no crop.
+Each figure must stay within 1 point of what was measured (README table): the photos and the code are fixed, so
+a move either way is a change of preprocessing, decoding or recipe; a wrong channel order, scaling or
+background offset falls far below, and the declared crop beats no crop.
 """
 
 import dataclasses
@@ -30,10 +31,10 @@ MEASURED = {
     "efficientnet_lite0.int8_dynamic_onnx": (77.2, 95.0),
     "squeezenet1.1_places365.fp32_onnx": (22.4, 45.1),
     "squeezenet1.1_places365.fp16_onnx": (22.4, 45.1),
-    "squeezenet1.1_places365.int8_static_onnx": (21.4, 44.3),
+    "squeezenet1.1_places365.int8_static_onnx": (21.3, 44.7),
     "squeezenet1.1_places365.int8_dynamic_onnx": (21.5, 43.5),
 }
-MARGIN = 3.0
+MARGIN = 1.0
 
 
 @cache
@@ -59,8 +60,8 @@ def test_accuracy_is_at_least_the_floor(hub, card):
     result = accuracy(Classifier(hub.load(card, threads=2)), card.task)
     top1, top5 = MEASURED[card.name]
     print(f"{card.name}: top-1 {result.top1:.1%} top-5 {result.top5:.1%} on {result.count} photos")
-    assert result.top1 * 100 >= top1 - MARGIN
-    assert result.top5 * 100 >= top5 - MARGIN
+    assert top1 - MARGIN <= result.top1 * 100 <= top1 + MARGIN
+    assert top5 - MARGIN <= result.top5 * 100 <= top5 + MARGIN
 
 
 class _WrongContract(Classifier):

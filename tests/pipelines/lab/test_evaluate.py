@@ -1,4 +1,4 @@
-"""The evaluation CLI: its numbers are the foundation tests' numbers, and the cache covers the catalog."""
+"""The evaluation CLI: its numbers are the foundation tests' numbers, and the cache covers every model."""
 
 import csv
 import os
@@ -10,18 +10,27 @@ from pipelines.lab.evaluate import main
 from pipelines.lab.records import DEFAULT_CSV, read_evaluations
 from pipelines.lab.report import update_readme
 from tests.conftest import EVAL
-from tests.pipelines.lab.test_accuracy import MEASURED
+from tests.pipelines.lab.test_accuracy import MEASURED as TOP1
+from tests.pipelines.vision.test_objects import MEASURED as MAP50
 
 CATALOG = default_catalog()
 
 
-def test_the_cached_results_cover_every_card_with_the_tested_accuracy():
+def test_the_cache_covers_every_model_with_the_tested_figures():
     cached = read_evaluations(DEFAULT_CSV)
-    assert set(cached) == {c.name for c in CATALOG if c.task in ("classification", "scene")}
-    for name, (top1, top5) in MEASURED.items():
-        assert (round(cached[name].top1_pct, 1), round(cached[name].top5_pct, 1)) == (top1, top5), name
-        derived = CATALOG[name].is_derived
-        assert (cached[name].agreement_pct is not None) == derived and (cached[name].cosine is not None) == derived
+    assert set(cached) == {c.name for c in CATALOG if c.task != "face_detection"} | set(CATALOG.displays("face_detection"))
+    for name, (top1, top5) in TOP1.items():
+        assert (cached[name].metric, round(cached[name].score, 1), round(cached[name].top5_pct, 1)) == \
+            ("top-1 %", top1, top5), name
+    for name, figure in MAP50.items():
+        assert (cached[name].metric, round(cached[name].score, 1)) == ("mAP@0.5", figure), name
+    for card in CATALOG:
+        if card.task in ("classification", "scene", "face_embedding"):
+            derived = card.is_derived
+            assert (cached[card.name].agreement_pct is not None) == derived, card.name
+            assert (cached[card.name].cosine is not None) == derived, card.name
+    mtcnn = cached["MTCNN (ONNX Runtime)"]
+    assert (mtcnn.photos, round(mtcnn.score), mtcnn.false_positives, mtcnn.macs) == (31, 100, 0, 0)  # MACs: varies
 
 
 def test_the_cli_reproduces_the_cached_numbers(tmp_path, store, monkeypatch):
@@ -30,19 +39,28 @@ def test_the_cli_reproduces_the_cached_numbers(tmp_path, store, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- model-table:begin -->\nold\n<!-- model-table:end -->\nafter\n")
     out = tmp_path / "evaluation.csv"
-    cards = ["mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.int8_static_onnx"]
+    cards = ["mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.int8_static_onnx",
+             "nanodet_m.int8_static_onnx", "mobilefacenet.int8_dynamic_onnx", "RetinaFace-1MB slim"]
     assert main(["--cards", *cards, "--eval-dir", str(EVAL), "--csv", str(out), "--readme", str(readme),
                  "--markdown", str(tmp_path / "table.md"), "--runs", "3"]) == 0
     fresh, cached = read_evaluations(out), read_evaluations(DEFAULT_CSV)
-    assert set(fresh) == set(cards)  # the parent was evaluated for the agreement, not written
+    assert set(fresh) == set(cards)  # the parents were evaluated for the comparison, not written
     for name in cards:
-        for field in ("top1_pct", "top5_pct", "params", "macs", "agreement_pct", "photos", "size_mb"):
+        for field in ("metric", "score", "top5_pct", "params", "macs", "agreement_pct", "false_positives", "photos",
+                      "size_mb"):
             assert getattr(fresh[name], field) == getattr(cached[name], field), (name, field)
         assert fresh[name].latency_runs == 3 and fresh[name].latency_1t_ms > 0
     text = readme.read_text()
     assert "old" not in text and "after" in text and "| squeezenet1.1_places365.int8_static_onnx |" in text
+    assert "| mobilefacenet.int8_dynamic_onnx |" in text and "| RetinaFace-1MB slim |" in text
     with out.open() as fh:
-        assert len(list(csv.DictReader(fh))) == 2
+        assert len(list(csv.DictReader(fh))) == len(cards)
+
+
+def test_an_unknown_name_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--cards", "no_such_card"])
+    assert "unknown cards: no_such_card" in capsys.readouterr().err
 
 
 def test_a_readme_without_the_markers_is_refused(tmp_path):
@@ -50,3 +68,9 @@ def test_a_readme_without_the_markers_is_refused(tmp_path):
     readme.write_text("no table here\n")
     with pytest.raises(ValueError, match="model-table"):
         update_readme(readme, "| t |")
+
+
+def test_a_cache_of_other_columns_is_not_read(tmp_path):
+    old = tmp_path / "evaluation.csv"
+    old.write_text("card,task,top1_pct\nx,classification,50\n")
+    assert read_evaluations(old) == {}

@@ -9,6 +9,7 @@ from pipelines.lab.precision import (
     pareto_front,
     phone_axes,
     plot_points,
+    published_for,
     published_ms,
 )
 from pipelines.lab.records import read_evaluations
@@ -16,8 +17,8 @@ from pipelines.lab.records import read_evaluations
 CATALOG = default_catalog()
 
 
-def _point(name, ms, acc):
-    return PlotPoint(name, name, ms, acc, 1.0, "")
+def _point(name, ms, score):
+    return PlotPoint(name, name, "fp32", ms, score, 1.0, "")
 
 
 def test_pareto_front_keeps_only_points_nothing_beats():
@@ -31,22 +32,42 @@ def test_published_ranges_become_their_midpoint():
     assert published_ms(figure.__class__(**{**figure.__dict__, "latency_ms": "0.593"})) == 0.593
 
 
-def test_every_card_is_plotted_on_the_host_axis():
+def test_every_model_is_plotted_on_the_host_axis():
     evaluations = read_evaluations()
-    for task in ("classification", "scene"):
+    for task in ("classification", "scene", "object_detection", "face_embedding"):
         points, missing = plot_points(CATALOG, evaluations, task, next(iter(HOST_AXES)))
         assert not missing and {p.card for p in points} == {c.name for c in CATALOG.for_task(task)}
+    points, missing = plot_points(CATALOG, evaluations, "face_detection", next(iter(HOST_AXES)))
+    assert not missing and {p.card for p in points} == set(CATALOG.displays("face_detection"))
 
 
-def test_a_phone_axis_uses_published_figures_and_lists_the_cards_without_one():
+def test_a_phone_axis_carries_only_a_variants_own_figure():
     axis = "phone: Pixel 4, CPU 4 threads"
-    assert axis in phone_axes(CATALOG)
+    assert axis in phone_axes(CATALOG, ("classification", "scene"))
     points, missing = plot_points(CATALOG, read_evaluations(), "classification", axis)
     by_card = {p.card: p for p in points}
     assert by_card["efficientnet_lite0.fp32_onnx"].latency_ms == 12.0
-    assert by_card["efficientnet_lite0.int8_static_onnx"].latency_ms == 6.5
+    assert by_card["efficientnet_lite0.int8_static_onnx"].latency_ms == 6.5  # the authors' int8 file, same weights
     assert "tensorflow/tpu" in by_card["efficientnet_lite0.fp32_onnx"].how
     assert "mobilenet_v1_0.5_160.uint8_qat_tflite" in missing
+    # fp16 is not fp32: the published fp32 figure never stands in for the derived fp16 file
+    assert "efficientnet_lite0.fp16_onnx" in missing
+
+
+def test_related_models_and_other_precisions_never_stand_in():
+    for task in ("classification", "scene"):
+        for axis in phone_axes(CATALOG, (task,)):
+            points, _ = plot_points(CATALOG, read_evaluations(), task, axis)
+            for p in points:
+                card = CATALOG[p.card]
+                figures = published_for(card)
+                assert figures and all(f.match.startswith(("this model", "same weights")) for f in figures)
+    # the post-training MobileNet v2 is not the quantization-aware file measured on phones
+    assert published_for(CATALOG["mobilenet_v2_1.0_224.int8_ptq_tflite"]) == []
+    assert published_for(CATALOG["mobilenet_v2_1.0_224.uint8_qat_tflite"])
+    # the scene model has only a related ImageNet SqueezeNet's figures (some at w8a8): none is its own
+    assert published_for(CATALOG["squeezenet1.1_places365.fp32_onnx"]) == []
+    assert CATALOG["squeezenet1.1_places365.fp32_onnx"].phone_latency  # they exist, shown as related only
 
 
 def test_compare_precisions_runs_every_variant_against_fp32(hub, sample_photos, tmp_path):

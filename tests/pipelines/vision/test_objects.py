@@ -13,14 +13,14 @@ CATALOG = default_catalog()
 MEASURED = {
     "yolox_nano.fp32_onnx": 51.7,
     "yolox_nano.fp16_onnx": 51.3,
-    "yolox_nano.int8_static_onnx": 29.7,  # the generic recipe loses 22 points on YOLOX-nano (see README)
+    "yolox_nano.int8_static_onnx": 51.8,  # mixed: the stem kept in float (29.7 with the plain recipe, README)
     "yolox_nano.int8_dynamic_onnx": 0.3,  # unusable: recorded, not hidden
     "nanodet_m.fp32_onnx": 44.9,
     "nanodet_m.fp16_onnx": 44.7,
-    "nanodet_m.int8_static_onnx": 42.6,
+    "nanodet_m.int8_static_onnx": 43.4,  # calibrated on MiniPlaces scenes (42.6 on the 10 sample photos)
     "nanodet_m.int8_dynamic_onnx": 41.9,
 }
-MARGIN = 3.0
+MARGIN = 1.0  # pycocotools on the same photos is deterministic: a change beyond rounding is a change of code
 
 
 def test_every_object_detector_has_a_measured_map():

@@ -16,12 +16,11 @@ from pipelines.faces.pipeline import (
     match_threshold,
     person_embeddings,
 )
-from pipelines.lab.photo import THREAD_CHOICES
 from pipelines.vision.face_detection import DetectorOptions
 from ui.context import FACE_EXAMPLES, AppContext
 from ui.figures import draw_landmarks
 from ui.format import PHONE_HEADERS, gallery_rows, phone_latency_rows, phone_markdown
-from ui.pickers import model_choices, variant_label
+from ui.pickers import model_choices, threads_picker, variant_label
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
@@ -184,7 +183,7 @@ def _detection_controls(ctx: AppContext):
         shorter_side = gr.Slider(200, 2000, value=defaults.max_shorter_side, step=10,
                                  label="Downscale: shorter side at most (px)")
         max_faces = gr.Slider(1, 100, value=20, step=1, label="At most this many faces (the largest)")
-        threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+        threads = threads_picker()
     return [detector, embedder, min_face, p_net, r_net, o_net, shorter_side, max_faces, threads]
 
 

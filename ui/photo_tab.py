@@ -7,8 +7,6 @@ changed setting runs again and clears the comparison of the old one."""
 
 from __future__ import annotations
 
-import os
-
 import gradio as gr
 
 from pipelines.common.photos import MAX_FILE_BYTES, MAX_PIXELS, read_photo
@@ -16,7 +14,6 @@ from pipelines.faces.gallery import Gallery, match_faces
 from pipelines.faces.pipeline import FacePipeline
 from pipelines.lab.photo import (
     MAX_RUNS,
-    THREAD_CHOICES,
     PhotoAnalysis,
     PhotoOptions,
     analyse_photo,
@@ -35,7 +32,7 @@ from ui.format import (
     phone_markdown,
     photo_summary,
 )
-from ui.pickers import model_picker
+from ui.pickers import model_picker, threads_picker
 from ui.requests import bind, error_box, request, wire
 
 DISPLAY_MAX_SIDE = 1024
@@ -125,8 +122,7 @@ def _settings(ctx: AppContext):
         score = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="Object score threshold", info="reference system: 0.3")
         iou = gr.Slider(0.1, 0.9, value=0.45, step=0.05, label="NMS IoU threshold")
     with gr.Row():
-        threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
-                           info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")
+        threads = threads_picker()
         runs = gr.Slider(1, MAX_RUNS, value=10, step=1, label="Timed runs (after 2 warm-up runs)")
     return imagenet.card, scene.card, objects.card, score, iou, threads, runs
 

@@ -58,3 +58,13 @@ def model_picker(ctx, task: str, label: str, default: str | None = None) -> Mode
 
     model.change(on_model, model, variant, api_visibility="private")
     return ModelPicker(model, variant)
+
+
+def threads_picker() -> gr.Radio:
+    """The CPU threads a request may use: the same choices, type and wording on every tab and endpoint."""
+    import os
+
+    from pipelines.lab.photo import THREAD_CHOICES
+
+    return gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads",
+                    info=f"this machine has {os.cpu_count()} cores: more threads than cores oversubscribe")

@@ -8,11 +8,18 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines.lab.custom_model import MAX_MODEL_BYTES, OUTPUT_KINDS, RESIZES, SCALINGS, Form, UploadReport
+from pipelines.lab.custom_model import (
+    MAX_MODEL_BYTES,
+    OUTPUT_KINDS,
+    RESIZES,
+    SCALINGS,
+    Form,
+    UploadReport,
+)
 from pipelines.lab.sandbox import run_upload as run_in_worker
-from pipelines.lab.photo import THREAD_CHOICES
 from ui.context import EXAMPLE_PHOTOS, AppContext
 from ui.format import STATS_HEADERS, stats_rows
+from ui.pickers import threads_picker
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
@@ -71,7 +78,7 @@ def _form():
     resize = gr.Dropdown(list(RESIZES), value=next(iter(RESIZES)), label="Resize")
     output = gr.Radio(list(OUTPUT_KINDS), value="auto", label="Output",
                       info="auto: probabilities if they are non-negative and sum to 1")
-    threads = gr.Radio(list(THREAD_CHOICES), value=1, label="CPU threads")
+    threads = threads_picker()
     return [height, width, channels, scaling, resize, output, threads]
 
 

@@ -177,7 +177,8 @@ def build(ctx: AppContext) -> None:
     category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos")
     events_table = gr.Dataframe(headers=["trip", "when", "days", "photos", "scenes", "objects"],
                                 label="Trips and their days (t: dated trips, u: photos without a capture time)",
-                                interactive=False, wrap=True, elem_id="events-table")
+                                interactive=False, wrap=True, elem_id="events-table",
+                                column_widths=["6%", "18%", "30%", "8%", "24%", "14%"])
     events_gallery = gr.Gallery(label="A photo of each trip", columns=8, height=200)
     people_gallery = gr.Gallery(label="People (faces grouped across the album; aligned 112 px crops)", columns=8,
                                 height=170, object_fit="scale-down", allow_preview=False, fit_columns=False)

@@ -160,7 +160,8 @@ def model_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: s
         r = evaluations.get(key)
         if card is not None:
             phones = published_for(card)
-            phone = f"{min(published_ms(p) for p in phones):g} ({len(phones)} devices)" if phones else "–"
+            phone = f"{min(published_ms(p) for p in phones):g} ({len(phones)} device{'s' if len(phones) > 1 else ''})" \
+                if phones else "–"
         else:
             phone = "–"
         if r is None:

@@ -24,13 +24,16 @@ EVAL = ROOT.parent / "shared" / "eval"
 MAX_SECONDS = 900  # the whole run stops after this, whatever is left
 
 
-def requests_mix() -> list[tuple[str, tuple, str]]:
-    """(api name, arguments, what to compare) for the three kinds of call."""
+def session_requests(index: int) -> list[tuple[str, tuple, str]]:
+    """Session `index`'s own inputs, (api name, arguments, kind) for the three kinds of call: no two sessions
+    send the same photo, so an answer given to the wrong session cannot pass for the right one."""
     from gradio_client import handle_file
 
-    photo = str(sorted((EVAL / "coco" / "images").glob("*.jpg"))[0])
-    group = str(EVAL / "faces_groups" / "images" / "2008_001322.jpg")
-    album = [str(p) for p in sorted((EVAL / "coco" / "images").glob("*.jpg"))[:4]]
+    photos = sorted((EVAL / "coco" / "images").glob("*.jpg"))
+    groups = sorted((EVAL / "faces_groups" / "images").glob("*.jpg"))
+    photo = str(photos[(7 * index) % len(photos)])
+    group = str(groups[index % len(groups)])
+    album = [str(photos[(4 * index + k + 31) % len(photos)]) for k in range(4)]
     return [
         ("/classify", (handle_file(photo), "mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.fp32_onnx",
                        1, 1, "nanodet_m.fp32_onnx", 0.3, 0.45), "photo"),
@@ -40,13 +43,24 @@ def requests_mix() -> list[tuple[str, tuple, str]]:
     ]
 
 
+def _captions(gallery) -> tuple:
+    return tuple(item.get("caption") for item in gallery or ())
+
+
+def _labels(label) -> tuple:
+    return (label["label"], tuple((c["label"], round(c["confidence"], 4)) for c in label["confidences"]))
+
+
 def answer(kind: str, result) -> tuple:
-    """The deterministic part of an answer (latencies differ from run to run)."""
-    if kind == "photo":
-        return (result[2]["label"], result[3]["label"], tuple(a["label"] for a in result[11]["annotations"]))
+    """Everything in an answer that does not depend on timing (latencies differ from run to run)."""
+    if kind == "photo":  # labels with their scores, environment, faces, numbered objects with their scores
+        return (_labels(result[2]), _labels(result[3]), result[4], _captions(result[9]), result[10],
+                tuple(a["label"] for a in result[11]["annotations"]))
     if kind == "faces":
-        return (result[2].split("\n")[0], tuple(a["label"] for a in result[0]["annotations"]))
-    return (result[0].split("\n")[0], tuple(tuple(row) for row in result[5]["data"]))
+        return (tuple(a["label"] for a in result[0]["annotations"]), _captions(result[1]), result[2])
+    summary = "\n".join(line for line in result[0].split("\n") if not line.startswith("Time in"))
+    return (summary, tuple(tuple(row) for row in result[1]["data"]), _captions(result[3]),
+            tuple(tuple(row) for row in result[5]["data"]))
 
 
 def run(url: str, clients: int, per_client: int) -> dict:
@@ -55,12 +69,14 @@ def run(url: str, clients: int, per_client: int) -> dict:
     host = urlparse(url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit(f"load tests run against loopback addresses only, not {host}")
-    mix = requests_mix()
+    mixes = [session_requests(i) for i in range(clients)]
     alone = {}
     client = Client(url, verbose=False)
-    try:
-        for api, args, kind in mix:
-            alone[kind] = answer(kind, client.predict(*args, api_name=api))
+    try:  # each session's inputs answered one at a time first: what each must get under load
+        for i, mix in enumerate(mixes):
+            for k in range(min(per_client, len(mix))):
+                api, args, kind = mix[(i + k) % len(mix)]
+                alone[(i, api)] = answer(kind, client.predict(*args, api_name=api))
     finally:
         client.close()
     deadline = time.monotonic() + MAX_SECONDS
@@ -73,7 +89,7 @@ def run(url: str, clients: int, per_client: int) -> dict:
                 if time.monotonic() > deadline:
                     errors.append("time limit reached")
                     return
-                api, args, kind = mix[(index + k) % len(mix)]
+                api, args, kind = mixes[index][(index + k) % len(mixes[index])]
                 start = time.perf_counter()
                 try:
                     got = answer(kind, client.predict(*args, api_name=api))
@@ -81,8 +97,8 @@ def run(url: str, clients: int, per_client: int) -> dict:
                     errors.append(f"{api}: {type(exc).__name__}: {exc}")
                     continue
                 latencies.append(time.perf_counter() - start)
-                if got != alone[kind]:
-                    mismatches.append((api, got, alone[kind]))
+                if got != alone[(index, api)]:
+                    mismatches.append((index, api, got, alone[(index, api)]))
         finally:
             client.close()
 
@@ -96,6 +112,8 @@ def run(url: str, clients: int, per_client: int) -> dict:
         "p50": statistics.median(ordered) if ordered else float("nan"),
         "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else float("nan"),
         "throughput": len(latencies) / wall if wall else 0.0,
+        # sessions whose answers to one kind of call differ from every other session's: a swap would show
+        "distinct": {api: len({got for (_, a), got in alone.items() if a == api}) for api in {a for _, a in alone}},
     }
 
 

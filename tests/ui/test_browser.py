@@ -5,6 +5,7 @@ import shutil
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from tests.conftest import EVAL
@@ -60,6 +61,18 @@ def classified(page, photo, expect: str):
     page.locator("#photo-summary").get_by_text(expect).first.wait_for(timeout=60_000)
 
 
+def pick(page, dropdown, option: str, tries: int = 4) -> None:
+    """Choose a dropdown option; a dropdown re-rendered by a late update closes its list, so open it again."""
+    for attempt in range(tries):
+        dropdown.click()
+        try:
+            page.get_by_role("option", name=option).first.click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 @pytest.mark.browser
 def test_the_photo_tab_answer_is_in_view_and_follows_its_inputs(browser, app_url, coffee_jpg, sample_photos, tmp_path):
     page = open_page(browser, app_url)
@@ -80,8 +93,7 @@ def test_the_photo_tab_answer_is_in_view_and_follows_its_inputs(browser, app_url
     page.get_by_text("Models, precision and settings").click()
     precision = page.get_by_label("Precision").first
     precision.wait_for(state="visible", timeout=10_000)
-    precision.click()
-    page.get_by_role("option", name="int8 static").first.click()
+    pick(page, precision, "int8 static")
     page.locator("#summary-imagenet").get_by_text("int8 static").wait_for(timeout=60_000)
     page.close()
 

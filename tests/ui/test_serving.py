@@ -30,25 +30,62 @@ def test_concurrent_sessions_get_the_answers_they_get_alone(app_url):
     result = run(app_url, clients=4, per_client=5)
     assert result["errors"] == [] and result["mismatches"] == []
     assert result["requests"] == 20
+    assert result["distinct"] == {"/classify": 4, "/find_faces": 4, "/analyse_album": 4}  # no two sessions alike
 
 
-def test_health_is_cheap_and_says_what_is_missing(app_url):
+def test_health_is_cheap_and_says_what_is_missing(app_url, tmp_path):
     reply = httpx.get(app_url + "healthz", timeout=10)
     assert reply.status_code == 200
     assert reply.json() == {"status": "ok", "cards": 39, "missing_model_files": [], "unavailable": {},
                             "tasks_losing": {}}
+    # the same server's answer for a model folder with one file missing and downloads off
+    import shutil
+
+    from models.store import ModelStore
+    from pipelines.common.hub import open_hub
+    from ui.server import health
+
+    folder = tmp_path / "models"
+    shutil.copytree(MODEL_DIRS[0], folder)
+    (folder / "detection" / "nanodet_m_320.onnx").unlink()
+    report = health(open_hub(ModelStore([folder], tmp_path / "cache", allow_download=False)).store)
+    assert report["status"] == "degraded" and report["missing_model_files"] == ["detection/nanodet_m_320.onnx"]
+    assert set(report["unavailable"]) == {"nanodet_m.fp32_onnx", "nanodet_m.fp16_onnx", "nanodet_m.int8_static_onnx",
+                                          "nanodet_m.int8_dynamic_onnx"}
+    assert "object_detection" in report["tasks_losing"]
 
 
-@pytest.mark.parametrize("target", [
-    "/etc/passwd",
-    str(MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"),
-    str(Path(app.__file__).resolve()),
-    "../../../../etc/passwd",
-])
-def test_the_file_route_serves_nothing_outside_its_own_folders(app_url, target):
-    for route in ("gradio_api/file=", "file=", "gradio_api/file/"):
-        reply = httpx.get(app_url + route + target, timeout=10)
-        assert reply.status_code in (403, 404), (route, target, reply.status_code)
+def raw_get(url: str, path: str) -> tuple[int, bytes]:
+    """GET with the path sent exactly as written: no client normalises '..' or '%2e' away first."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
+
+
+def test_the_file_route_serves_an_upload_and_nothing_outside_its_folders(app_url):
+    reply = httpx.post(app_url + "gradio_api/upload", files={"files": ("mine.jpg", COCO[0].read_bytes(), "image/jpeg")},
+                       timeout=30)
+    (stored,) = reply.json()
+    for route in FILE_ROUTES:
+        status, body = raw_get(app_url, route + stored)
+        assert status == 200 and body.endswith(COCO[0].read_bytes()[-1000:]), route  # the route does serve
+        outside = ["/etc/passwd", str(MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"),
+                   str(Path(app.__file__).resolve()), stored + "/../../../../etc/passwd",
+                   str(Path(stored).parent) + "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "../../../../etc/passwd"]
+        for target in outside:
+            status, body = raw_get(app_url, route + target)
+            assert status in (403, 404) and b"root:" not in body, (route, target, status)
 
 
 def test_a_saved_gallery_file_is_not_served(app_url, data_dir):

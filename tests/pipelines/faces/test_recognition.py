@@ -8,6 +8,7 @@ from pipelines.faces.people import cluster
 from pipelines.faces.thresholds import read_thresholds
 from pipelines.faces.verification import (
     CALIBRATION_SET,
+    balanced_accuracy,
     cross_validated_accuracy,
     labeled_faces,
     pair_similarities,
@@ -26,18 +27,21 @@ from tests.conftest import EVAL
 
 CATALOG = default_catalog()
 EMBEDDERS = CATALOG.for_task("face_embedding")
-# 10-fold cross-validated pair accuracy, measured: (faces_lfw, faces_dlib_johns); floors a few points under
+# 10-fold balanced pair accuracy (the mean of same-person pairs accepted and different-person pairs refused,
+# each fold judged at the threshold chosen on the others), measured: (faces_lfw, faces_dlib_johns). Plain
+# accuracy would not do: 144 of LFW's 4,560 pairs are same-person, so random vectors score 96.8 % on it
+# (and 50 % here, tested below).
 MEASURED = {
-    "mobilefacenet.fp32_onnx": (99.8, 100.0),
-    "facelib_mobilenet.int8_tflite": (99.6, 100.0),
-    "facelib_mobilenetv2.int8_tflite": (99.4, 100.0),
-    "facelib_squeezenet.fp32_tflite": (98.9, 100.0),
-    "facelib_squeezenet.int8_tflite": (98.6, 99.9),
-    "mobilefacenet.fp16_onnx": (99.8, 100.0),
-    "mobilefacenet.int8_static_onnx": (99.8, 100.0),
-    "mobilefacenet.int8_dynamic_onnx": (99.2, 100.0),
+    "mobilefacenet.fp32_onnx": (97.6, 100.0),
+    "facelib_mobilenet.int8_tflite": (94.7, 100.0),
+    "facelib_mobilenetv2.int8_tflite": (94.3, 100.0),
+    "facelib_squeezenet.fp32_tflite": (83.0, 100.0),
+    "facelib_squeezenet.int8_tflite": (86.9, 99.6),
+    "mobilefacenet.fp16_onnx": (97.6, 100.0),
+    "mobilefacenet.int8_static_onnx": (96.8, 100.0),
+    "mobilefacenet.int8_dynamic_onnx": (93.5, 100.0),
 }
-MARGIN = 2.0
+MARGIN = 1.0  # the photos, crops and folds are fixed: a move beyond rounding is a change of code
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +59,18 @@ def test_verification_accuracy_with_cross_validated_thresholds(hub, face_sets, c
     for index, (name, faces) in enumerate(face_sets.items()):
         assert faces.undetected == 0
         similarities, same = pair_similarities(embedder(faces.crops).vectors, faces.labels)
-        result = 100 * cross_validated_accuracy(similarities, same)
-        print(f"{card.name} {name}: {result:.1f} % over {len(same)} pairs")
-        assert result >= MEASURED[card.name][index] - MARGIN
+        result = 100 * cross_validated_accuracy(similarities, same, score=balanced_accuracy)
+        print(f"{card.name} {name}: {result:.1f} % over {len(same)} pairs ({same.sum()} same-person)")
+        assert abs(result - MEASURED[card.name][index]) <= MARGIN
+
+
+def test_random_embeddings_score_half_on_the_balanced_measure(face_sets):
+    faces = face_sets["faces_lfw"]
+    vectors = np.random.default_rng(0).normal(size=(len(faces.labels), 128))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    similarities, same = pair_similarities(vectors, faces.labels)
+    assert abs(100 * cross_validated_accuracy(similarities, same, score=balanced_accuracy) - 50) < 5
+    assert 100 * cross_validated_accuracy(similarities, same) > 95  # what plain accuracy would have passed
 
 
 def _crops(face_sets):
@@ -88,9 +101,11 @@ def test_embeddings_of_different_networks_are_not_compared(hub, face_sets):
 def test_the_committed_thresholds_are_what_the_labeled_pairs_give(hub, face_sets):
     committed = read_thresholds()
     assert set(committed) == {c.name for c in EMBEDDERS}
-    fresh = verify(hub, CATALOG["mobilefacenet.fp32_onnx"], face_sets[CALIBRATION_SET], CALIBRATION_SET)
-    assert fresh.threshold == pytest.approx(committed["mobilefacenet.fp32_onnx"].threshold, abs=1e-3)
-    assert fresh.same_mean > committed["mobilefacenet.fp32_onnx"].threshold > fresh.different_mean
+    for card in EMBEDDERS:  # every one of them, recomputed
+        fresh = verify(hub, card, face_sets[CALIBRATION_SET], CALIBRATION_SET)
+        assert fresh.threshold == pytest.approx(committed[card.name].threshold, abs=1e-3), card.name
+        assert fresh.cv_accuracy == pytest.approx(committed[card.name].cv_accuracy, abs=1e-3), card.name
+        assert fresh.same_mean > committed[card.name].threshold > fresh.different_mean
 
 
 def test_similarity_transform_recovers_a_known_one():

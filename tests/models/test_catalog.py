@@ -10,7 +10,7 @@ from models.catalog import (
     default_catalog,
     load_catalog,
 )
-from tests.conftest import DATA_LATENCY, SHARED
+from tests.helpers import DATA_LATENCY, SHARED
 
 CATALOG = default_catalog()
 

@@ -10,7 +10,7 @@ from models.catalog import default_catalog
 from models.store import DerivationError, ModelStore
 from pipelines.common.calibration import calibration_inputs
 from pipelines.vision.classification import Classifier
-from tests.conftest import MODEL_DIRS
+from tests.helpers import MODEL_DIRS
 from tests.pipelines.lab.test_accuracy import accuracy
 
 CATALOG = default_catalog()

@@ -7,7 +7,7 @@ import pytest
 
 from models.backends import onnx_rewrites
 from models.backends.onnxruntime import OnnxRuntimeBackend
-from tests.conftest import MODEL_DIRS
+from tests.helpers import MODEL_DIRS
 
 FACES = MODEL_DIRS[0] / "face_detection"
 

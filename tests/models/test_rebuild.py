@@ -15,7 +15,7 @@ from models.rebuild import pickles
 from models.store import ChecksumMismatchError, ModelStore
 from pipelines.common.preprocess import to_input_tensor
 from pipelines.lab.datasets import imagenet_photos, places365_photos
-from tests.conftest import EVAL, SHARED
+from tests.helpers import EVAL, SHARED
 
 CATALOG = default_catalog()
 SCENE = CATALOG["squeezenet1.1_places365.fp32_onnx"]

@@ -17,7 +17,7 @@ from models.store import (
     ModelStore,
     TruncatedFileError,
 )
-from tests.conftest import MODEL_DIRS
+from tests.helpers import MODEL_DIRS
 
 CATALOG = default_catalog()
 ORIGINALS = [c for c in CATALOG if not c.is_derived]

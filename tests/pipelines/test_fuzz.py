@@ -11,18 +11,10 @@ from PIL import Image
 
 from pipelines.album.ingest import AlbumError, gather
 from pipelines.common.photos import Photo, PhotoError, read_photo
+from tests.helpers import encoded
 
 
-def _seed_images() -> list[bytes]:
-    out = []
-    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"):
-        buffer = io.BytesIO()
-        Image.new("RGB", (40, 30), (200, 30, 90)).save(buffer, fmt)
-        out.append(buffer.getvalue())
-    return out
-
-
-SEEDS = _seed_images()
+SEEDS = [encoded(Image.new("RGB", (40, 30), (200, 30, 90)), fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")]
 
 
 @st.composite

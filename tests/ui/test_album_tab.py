@@ -1,7 +1,6 @@
 """The Album tab through its API: a profile with its evidence, every bad input named, sessions apart."""
 
 import csv
-import zipfile
 
 import pytest
 from gradio_client import handle_file
@@ -9,7 +8,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import pipelines.album.ingest as album_module
-from tests.conftest import EVAL
+from tests.helpers import EVAL, write_zip
 
 COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
 
@@ -17,12 +16,6 @@ COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
 def _analyse(client, files, window=60, threshold=0.003, w_f=0.5):
     return client.predict([handle_file(str(f)) for f in files], None, window, threshold, w_f, api_name="/analyse_album")
 
-
-def _zip(path, members):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
 
 
 def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, other_client):
@@ -41,7 +34,7 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
 
 def test_bad_archive_members_are_skipped_and_listed(client, tmp_path):
     photo = COCO[0].read_bytes()
-    archive = _zip(tmp_path / "holiday.zip", {
+    archive = write_zip(tmp_path / "holiday.zip", {
         "ok/one.jpg": photo, "../escape.jpg": photo, "/abs.jpg": COCO[1].read_bytes(), "nested.zip": b"PK\x03\x04",
         "notes.txt": b"text", "bomb.jpg": b"\0" * 3_000_000, "copy.jpg": photo,
     })
@@ -55,7 +48,7 @@ def test_bad_archive_members_are_skipped_and_listed(client, tmp_path):
 
 def test_an_archive_over_the_limits_is_refused(client, tmp_path, monkeypatch):
     monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 3)
-    archive = _zip(tmp_path / "many.zip", {f"p{i}.jpg": COCO[i].read_bytes() for i in range(5)})
+    archive = write_zip(tmp_path / "many.zip", {f"p{i}.jpg": COCO[i].read_bytes() for i in range(5)})
     with pytest.raises(AppError, match="5 files; the limit is 3"):
         _analyse(client, [archive])
 

@@ -3,7 +3,7 @@
 import gradio as gr
 import pytest
 
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 from ui import faces_tab, photo_tab
 from ui.context import AppContext
 

@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from tests.conftest import EVAL, _free_port
+from tests.helpers import EVAL, free_port
 from tests.graphs import compute_bomb, hidden_memory_bomb, memory_bomb
 
 LIMIT_MB, LIMIT_S = 1024, 15
@@ -33,7 +33,7 @@ def limited_app(store, tmp_path_factory):
         demo = app.build_app(store)
     finally:
         del os.environ["MVL_UPLOAD_MEMORY_MB"], os.environ["MVL_UPLOAD_SECONDS"]
-    url = app.serve(demo, port=_free_port(), block=False, quiet=True)
+    url = app.serve(demo, port=free_port(), block=False, quiet=True)
     yield url
     demo.close()
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError
 from PIL import Image
 
 import app
 import ui.server
-from tests.conftest import EVAL, MODEL_DIRS, _free_port
+from tests.helpers import EVAL, MODEL_DIRS, free_port
 from ui.sessions import remove_stale_temp
 
 COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
@@ -53,6 +54,58 @@ def test_health_is_cheap_and_says_what_is_missing(app_url, tmp_path):
     assert set(report["unavailable"]) == {"nanodet_m.fp32_onnx", "nanodet_m.fp16_onnx", "nanodet_m.int8_static_onnx",
                                           "nanodet_m.int8_dynamic_onnx"}
     assert "object_detection" in report["tasks_losing"]
+    # the start-up report of the same store: where each file came from, and what is missing, said plainly
+    import io
+
+    from ui.server import report_model_files
+
+    printed = io.StringIO()
+    report_model_files(ModelStore([folder], tmp_path / "cache", allow_download=False), printed)
+    lines = {line.split()[0]: line for line in printed.getvalue().splitlines()[1:]}
+    assert "nanodet_m.fp32_onnx" in lines and "UNAVAILABLE" in lines["nanodet_m.fp32_onnx"]
+    assert "nanodet_m.fp16_onnx" not in lines  # derived on first use, not reported as files
+    assert " local " in lines["efficientnet_lite0.fp32_onnx"] and str(folder) in lines["efficientnet_lite0.fp32_onnx"]
+    assert sum("UNAVAILABLE" in line for line in lines.values()) == 1
+
+
+def test_queue_limits_and_a_full_queue_answer(served_app, client, coffee_jpg):
+    from ui.blocks import CONCURRENCY, QUEUE_SIZE
+
+    demo, _ = served_app
+    limits = {fn.api_name: fn.concurrency_limit for fn in demo.fns.values() if fn.api_name}
+    album = {name for name, limit in limits.items() if limit == 1}  # the album's button and its API endpoint
+    assert "analyse_album" in album and len(album) == 2
+    assert {limits[n] for n in set(limits) - album} == {"default"} and demo._queue.default_concurrency_limit == CONCURRENCY == 2
+    assert demo._queue.max_size == QUEUE_SIZE == 32 and demo.delete_cache == (300, 900)
+    demo._queue.max_size = 0  # every place taken: the next request is told so, nothing runs
+    try:
+        with pytest.raises(QueueError, match="Queue is full"):
+            client.predict(1, "Ann", api_name="/enroll_face")
+    finally:
+        demo._queue.max_size = QUEUE_SIZE
+
+
+def test_a_sessions_folders_go_when_gradio_ends_the_session(served_app, coffee_jpg, tmp_path):
+    from gradio_client import Client
+
+    from tests.graphs import tiny_classifier
+    from ui.sessions import SESSION_TTL_S, remove_workdir
+
+    demo, url = served_app
+    states = [b for b in demo.blocks.values() if getattr(b, "delete_callback", None) is remove_workdir]
+    assert len(states) == 3 and all(b.time_to_live == SESSION_TTL_S for b in states)  # album, faces, your model
+    client = Client(url, verbose=False)
+    try:
+        before = set(Path(tempfile.gettempdir()).glob("mvl-upload-*"))
+        client.predict(handle_file(str(tiny_classifier(tmp_path / "tiny.onnx"))), None, handle_file(str(coffee_jpg)),
+                       32, 32, "RGB", "(x - 127.5) / 127.5  (-1..1)", "shorter side, centre crop 87.5 %", "auto", 1,
+                       api_name="/run_uploaded_model")
+        (folder,) = set(Path(tempfile.gettempdir()).glob("mvl-upload-*")) - before
+        assert (folder / "model.onnx").exists() or any(folder.iterdir())
+        demo.state_holder.delete_state(client.session_hash)  # what Gradio does when a closed session expires
+        assert not folder.exists()
+    finally:
+        client.close()
 
 
 def raw_get(url: str, path: str) -> tuple[int, bytes]:
@@ -180,7 +233,7 @@ def test_an_extension_that_lies_and_a_polyglot(client, tmp_path):
 def test_an_upload_over_the_size_limit_is_refused_before_the_app_reads_it(store, monkeypatch, tmp_path):
     monkeypatch.setattr(ui.server, "UPLOAD_LIMIT", 10_000)
     demo = app.build_app(store)
-    url = app.serve(demo, port=_free_port(), block=False, quiet=True)
+    url = app.serve(demo, port=free_port(), block=False, quiet=True)
     try:
         big = tmp_path / "big.jpg"
         big.write_bytes(np.random.default_rng(0).integers(0, 255, 50_000, dtype=np.uint8).tobytes())

@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 import app
 from models.store import ModelStore
 from scripts.space_bundle import build, listing
-from tests.conftest import EVAL, MODEL_DIRS, SHARED, _free_port
+from tests.helpers import EVAL, MODEL_DIRS, SHARED, free_port
 
 NO_PUBLIC_DOWNLOAD = ("classification/efficientnet_lite0_fp32.onnx", "scene/squeezenet1.1bn_places365_fp32.onnx",
                       "face_detection/biubug6_1mb_mobile0.25_320.onnx", "face_detection/biubug6_1mb_slim_320.onnx")
@@ -71,7 +71,7 @@ def test_the_bundle_serves_every_endpoint_with_nothing_beside_it_and_no_network(
     assert "demo only" in (bundle / "MODELS.md").read_text() and "## This Space" in (bundle / "README.md").read_text()
     home, log = tmp_path / "home", tmp_path / "egress.log"
     home.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MVL_", "XDG_", "HF_", "GRADIO_"))}
     env.update(HOME=str(home), GRADIO_SERVER_PORT=str(port), MVL_EGRESS_LOG=str(log),
                PYTHONPATH=str(Path(__file__).parent))
@@ -109,7 +109,7 @@ def four_absent(tmp_path_factory):
 
 def test_a_clone_without_the_four_files_serves_the_defaults_and_marks_what_it_lacks(four_absent):
     demo = app.build_app(four_absent)
-    url = app.serve(demo, port=_free_port(), block=False, quiet=True)
+    url = app.serve(demo, port=free_port(), block=False, quiet=True)
     client = Client(url, verbose=False)
     try:
         health = httpx.get(url + "healthz", timeout=10).json()

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.conftest import MODEL_DIRS
+from tests.helpers import MODEL_DIRS
 from tests.graphs import tiny_classifier
 from ui.sessions import remove_workdir
 
@@ -44,6 +44,25 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     assert len(layers["data"]) == 15 and all(row[0].startswith("/") and 0 <= row[2] <= 1 for row in layers["data"])
     assert "output SQNR" in note and "measured on 5 photos" in note
     assert len(curve["data"]) > 100 and curve["columns"] == ["depth", "SQNR dB", "measure"]
+
+
+def test_a_model_over_the_photo_limit_and_under_its_own_100_mb_is_accepted(client, coffee_jpg, tmp_path):
+    """The server's upload cap is the largest kind's (albums), so a 59 MB model reaches its own 100 MB check."""
+    import numpy as np
+    from onnx import helper
+
+    from tests.graphs import save_onnx
+
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f", "w1", "b1"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["r"]), helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1)]
+    inits = {"w1": rng.standard_normal((5000, 3 * 32 * 32)).astype(np.float32) * 0.01, "b1": np.zeros(5000, np.float32),
+             "w2": rng.standard_normal((10, 5000)).astype(np.float32) * 0.01, "b2": np.zeros(10, np.float32)}
+    model = save_onnx(tmp_path / "dense.onnx", nodes, inits, {"x": [1, 3, 32, 32]}, {"y": [1, 10]})
+    assert 55 * 2**20 < model.stat().st_size < 100 * 2**20  # 59 MB
+    summary, stats, labels, derived, *_ = _upload(client, model, coffee_jpg, height=32, width=32)
+    assert len(labels["confidences"]) == 5 and "15.4 M multiply-adds" in summary
+    assert all(row[1] == "ok" for row in derived["data"])
 
 
 def test_a_tflite_classifier_runs_without_derivations(client, coffee_jpg):

@@ -12,7 +12,7 @@ import pytest
 from pipelines.album.interest import CLASSES, MODEL_JSON, SOURCES, SUBJECTS, class_categories, interest_model
 from pipelines.album.interest_train import album_scores, interest_set, main as interest_cli, measure, table, train
 from pipelines.album.profile import CATEGORIES, photo_categories, signals_of
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 
 COMMITTED = interest_model()
 

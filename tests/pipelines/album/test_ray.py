@@ -15,7 +15,7 @@ from pipelines.album.analysis import ThreadEngine, analyse_album
 from pipelines.album.features import FeatureTable, TabledEngine, made_by
 from pipelines.album.ingest import folder_files, gather
 from pipelines.album.ray_engine import RayEngine
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 
 PHOTOS = 200
 

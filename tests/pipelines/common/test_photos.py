@@ -1,8 +1,5 @@
 """Reading photos: every refusal is a PhotoError with a reason; every mode ends as the right upright RGB."""
 
-import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -11,28 +8,7 @@ from PIL import Image
 import pipelines.common.photos as photos_module
 from pipelines.common.photos import PhotoError, read_photo
 from pipelines.vision.classification import Classifier
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png_bytes(samples: np.ndarray, declared: tuple[int, int] | None = None) -> bytes:
-    """A PNG written by hand: 8- or 16-bit, grey or RGB; `declared` lies about the size in the header."""
-    height, width = samples.shape[:2]
-    depth = 16 if samples.dtype == np.uint16 else 8
-    colour = 2 if samples.ndim == 3 else 0
-    w, h = declared or (width, height)
-    header = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)
-    rows = samples.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1)
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
-
-
-def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
+from tests.helpers import encoded, raw_png
 
 
 @pytest.fixture(scope="module")
@@ -65,20 +41,20 @@ def test_unreadable_files_are_refused_with_a_reason(data, reason):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_files_are_refused(coffee, fmt):
-    data = encode(coffee, fmt)
+    data = encoded(coffee, fmt)
     with pytest.raises(PhotoError, match="corrupt or truncated|not an image"):
         read_photo(data[: len(data) // 2])
 
 
 def test_a_1x1_image_is_refused():
     with pytest.raises(PhotoError, match="1x1 pixels"):
-        read_photo(encode(Image.new("RGB", (1, 1)), "PNG"))
+        read_photo(encoded(Image.new("RGB", (1, 1)), "PNG"))
 
 
 @pytest.mark.parametrize("side", [8000, 20000])
 def test_huge_images_are_refused_before_decoding(side):
     # The header claims side x side; the data is 16x16, so decoding it would fail rather than refuse.
-    data = png_bytes(np.zeros((16, 16, 3), np.uint8), declared=(side, side))
+    data = raw_png(np.zeros((16, 16, 3), np.uint8), declared=(side, side))
     with pytest.raises(PhotoError, match="megapixels"):
         read_photo(data)
 
@@ -93,20 +69,20 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypa
 
 def test_reading_from_a_path_equals_reading_bytes(tmp_path, coffee):
     path = tmp_path / "coffee.png"
-    path.write_bytes(encode(coffee, "PNG"))
+    path.write_bytes(encoded(coffee, "PNG"))
     assert np.array_equal(np.asarray(read_photo(path).image), np.asarray(coffee))
 
 
 def test_conversions_keep_the_rgb_original_label(classifier, coffee):
-    original = top1(classifier, encode(coffee, "PNG"))
+    original = top1(classifier, encoded(coffee, "PNG"))
     rgba = coffee.copy()
     rgba.putalpha(255)
     samples16 = np.asarray(coffee).astype(np.uint16) * 257
     variants = {
-        "RGBA": encode(rgba, "PNG"),
-        "palette": encode(coffee.quantize(256), "PNG"),
-        "CMYK": encode(coffee.convert("CMYK"), "JPEG", quality=98),
-        "16-bit RGB PNG": png_bytes(samples16),
+        "RGBA": encoded(rgba, "PNG"),
+        "palette": encoded(coffee.quantize(256), "PNG"),
+        "CMYK": encoded(coffee.convert("CMYK"), "JPEG", quality=98),
+        "16-bit RGB PNG": raw_png(samples16),
     }
     assert original == "espresso"
     for name, data in variants.items():
@@ -115,8 +91,8 @@ def test_conversions_keep_the_rgb_original_label(classifier, coffee):
 
 def test_16_bit_grayscale_is_scaled_not_clipped(classifier, coffee):
     grey = np.asarray(coffee.convert("L"))
-    eight = read_photo(png_bytes(grey)).image
-    sixteen = read_photo(png_bytes(grey.astype(np.uint16) * 257))
+    eight = read_photo(raw_png(grey)).image
+    sixteen = read_photo(raw_png(grey.astype(np.uint16) * 257))
     assert sixteen.source_mode.startswith("I")
     assert np.array_equal(np.asarray(sixteen.image), np.asarray(eight))
     assert np.asarray(sixteen.image).max() > 200
@@ -124,7 +100,7 @@ def test_16_bit_grayscale_is_scaled_not_clipped(classifier, coffee):
 
 def test_transparency_is_shown_on_white():
     clear = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
-    photo = read_photo(encode(clear, "PNG"))
+    photo = read_photo(encoded(clear, "PNG"))
     assert photo.image.getpixel((5, 5)) == (255, 255, 255)
     assert any("transparency" in note for note in photo.notes)
 
@@ -134,7 +110,7 @@ def test_an_exif_rotated_photo_is_read_upright_and_keeps_its_label(classifier, c
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a phone held sideways stores it
     exif = Image.Exif()
     exif[0x0112] = 6  # display rotated 90 degrees clockwise
-    photo = read_photo(encode(stored, "JPEG", quality=95, exif=exif))
+    photo = read_photo(encoded(stored, "JPEG", quality=95, exif=exif))
     assert photo.size == upright.size
     assert any("EXIF orientation 6" in note for note in photo.notes)
     difference = np.abs(np.asarray(photo.image, np.int16) - np.asarray(upright, np.int16)).mean()
@@ -144,7 +120,7 @@ def test_an_exif_rotated_photo_is_read_upright_and_keeps_its_label(classifier, c
 
 def test_an_animated_gif_uses_its_first_frame():
     frames = [Image.new("RGB", (32, 32), colour) for colour in ((255, 0, 0), (0, 0, 255))]
-    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
     photo = read_photo(data)
     assert photo.image.getpixel((1, 1)) == (255, 0, 0)
     assert "first of 2 frames used" in photo.notes
@@ -152,6 +128,6 @@ def test_an_animated_gif_uses_its_first_frame():
 
 def test_a_large_jpeg_is_decoded_at_reduced_size(coffee):
     big = coffee.resize((4000, 3000))
-    photo = read_photo(encode(big, "JPEG", quality=85), max_side=1600)
+    photo = read_photo(encoded(big, "JPEG", quality=85), max_side=1600)
     assert max(photo.size) == 1600 and photo.size[1] == 1200
     assert any("draft mode, 2000x1500" in note for note in photo.notes)

@@ -23,7 +23,7 @@ from pipelines.vision.face_embedding import (
     cosine,
     similarity_transform,
 )
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 
 CATALOG = default_catalog()
 EMBEDDERS = CATALOG.for_task("face_embedding")

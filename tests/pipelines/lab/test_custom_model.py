@@ -12,7 +12,7 @@ from pipelines.lab.custom_model import (
     load_custom_model,
     run_custom,
 )
-from tests.conftest import MODEL_DIRS
+from tests.helpers import MODEL_DIRS
 from tests.graphs import RNG, save_onnx, tiny_classifier
 
 CORAL_LABELS = "models/data/labels/coral_imagenet_labels.txt"

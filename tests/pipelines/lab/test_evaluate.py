@@ -9,7 +9,7 @@ from models.catalog import default_catalog
 from pipelines.lab.evaluate import main
 from pipelines.lab.records import DEFAULT_CSV, read_evaluations
 from pipelines.lab.report import update_readme
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 from tests.pipelines.lab.test_accuracy import MEASURED as TOP1
 from tests.pipelines.vision.test_objects import MEASURED as MAP50
 

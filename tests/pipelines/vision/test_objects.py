@@ -6,7 +6,7 @@ import pytest
 from models.catalog import default_catalog
 from pipelines.lab.metrics import coco_map50
 from pipelines.vision.objects import ObjectDetector
-from tests.conftest import EVAL
+from tests.helpers import EVAL
 
 CATALOG = default_catalog()
 # measured mAP@0.5 (%) on the 63 photos of ../shared/eval/coco, all detections over score 0.01

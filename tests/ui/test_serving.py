@@ -25,6 +25,7 @@ PHOTO_ARGS = ("mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365
               "nanodet_m.fp32_onnx", 0.3, 0.45)
 
 
+@pytest.mark.heavy
 def test_concurrent_sessions_get_the_answers_they_get_alone(app_url):
     from scripts.load_test import run
 
@@ -147,6 +148,7 @@ def test_a_saved_gallery_file_is_not_served(app_url, data_dir):
     assert httpx.get(app_url + "gradio_api/file=" + str(database), timeout=10).status_code in (403, 404)
 
 
+@pytest.mark.heavy
 def test_nothing_leaves_the_machine(store, tmp_path, data_dir):
     """The whole app in a fresh process, outbound connections blocked at the socket level from the first import
     on, and a request of every kind. The telemetry variables are removed from its environment: the app itself

@@ -59,6 +59,7 @@ def _every_endpoint(url: str) -> None:
         client.close()
 
 
+@pytest.mark.heavy
 def test_the_bundle_serves_every_endpoint_with_nothing_beside_it_and_no_network(store, tmp_path):
     bundle = tmp_path / "space"
     results = build(bundle, include_unclear=True, store=store)

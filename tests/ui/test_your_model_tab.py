@@ -46,6 +46,7 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     assert len(curve["data"]) > 100 and curve["columns"] == ["depth", "SQNR dB", "measure"]
 
 
+@pytest.mark.heavy
 def test_a_model_over_the_photo_limit_and_under_its_own_100_mb_is_accepted(client, coffee_jpg, tmp_path):
     """The server's upload cap is the largest kind's (albums), so a 59 MB model reaches its own 100 MB check."""
     import numpy as np

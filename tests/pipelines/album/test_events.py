@@ -150,6 +150,7 @@ def test_the_real_album_is_split_into_its_trips_and_days(albums_dev):
     assert sum(len(t.photos) for t in undated) == 2  # the two photos without EXIF: no time, grouped apart
 
 
+@pytest.mark.heavy
 def test_learning_the_trip_gap_gives_the_figures_the_readme_states(albums_dev, simulated):
     """The README's learned trip-gap line, recomputed with its settings (albums_dev + 20 simulated albums,
     20 permutations, seeded)."""

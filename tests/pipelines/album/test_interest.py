@@ -49,6 +49,7 @@ def retrained(hub, labeled):
     return model, photos, scores
 
 
+@pytest.mark.heavy
 def test_the_committed_model_is_what_its_recipe_makes(retrained):
     model, _, _ = retrained
     assert model.weights == COMMITTED.weights

@@ -17,6 +17,8 @@ from pipelines.album.ingest import folder_files, gather
 from pipelines.album.ray_engine import RayEngine
 from tests.helpers import EVAL
 
+pytestmark = pytest.mark.heavy  # Ray starts, 200 photos twice
+
 PHOTOS = 200
 
 

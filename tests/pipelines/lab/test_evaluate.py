@@ -33,6 +33,7 @@ def test_the_cache_covers_every_model_with_the_tested_figures():
     assert (mtcnn.photos, round(mtcnn.score), mtcnn.false_positives, mtcnn.macs) == (31, 100, 0, 0)  # MACs: varies
 
 
+@pytest.mark.heavy
 def test_the_cli_reproduces_the_cached_numbers(tmp_path, store, monkeypatch):
     monkeypatch.setenv("MVL_MODEL_DIRS", os.pathsep.join(str(d) for d in store.model_dirs))
     monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))

@@ -90,9 +90,9 @@ class Fidelity:
                 else "same top-1 as the parent, %")
 
 
-def inference_ms(model: LoadedModel, runs: int = 15) -> float:
-    """Warm median of the model alone on a zero input, at the threads it was loaded with."""
-    tensor = np.zeros(model.card.input.shape, np.float32)
+def inference_ms(model: LoadedModel, tensor: np.ndarray, runs: int = 15) -> float:
+    """Warm median of the model alone on a photo's tensor, at the threads it was loaded with (an all-zero input
+    times a graph with float islands much faster than photos run it)."""
     return median_ms(lambda: model.backend.run(tensor), runs)
 
 
@@ -143,13 +143,14 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
     parent = hub.load(card.derived_from)
     check = Fidelity(parent, _open(check_photo_paths(card.recipe.calibration)))
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos(card.recipe.calibration)]
+    timed = to_input_tensor(check.photos[0], parent.card.input)
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="mvl-mixed-") as tmp:
         def attempt(keep: tuple[str, ...], tried: str) -> tuple[Step, Path]:
             path = Path(tmp) / f"step{len(steps)}.onnx"
             derive.to_int8_static(parent.file.path, path, calibration, keep)
             variant = _loaded(replace(card, recipe=replace(card.recipe, keep_float=keep)), path)
-            step = Step(keep, tried, check(variant), path.stat().st_size / 1e6, inference_ms(variant), True)
+            step = Step(keep, tried, check(variant), path.stat().st_size / 1e6, inference_ms(variant, timed), True)
             return step, path
 
         step, path = attempt((), "")
@@ -169,7 +170,7 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
                 progress(steps[-1])
             if helped:
                 best = step
-    return MixedPrecision(card.name, check.measure, check.tolerance, inference_ms(hub.load(card.derived_from, 1)),
+    return MixedPrecision(card.name, check.measure, check.tolerance, inference_ms(hub.load(card.derived_from, 1), timed),
                           parent.file.path.stat().st_size / 1e6, tuple(steps))
 
 
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{chosen.size_mb:.2f} MB, {chosen.ms_1_thread:.1f} ms at 1 thread against the parent's "
           f"{result.parent_size_mb:.2f} MB, {result.parent_ms:.1f} ms; {len(chosen.keep_float)} tensor(s) in float"
           + ("" if result.within else f": NOT within tolerance after {len(result.steps) - 1} steps"))
+    if chosen.keep_float and chosen.ms_1_thread >= result.parent_ms:
+        print("slower than its float parent, which is exact: not worth shipping; keep the recipe without float tensors")
     if chosen.keep_float:
         names = ", ".join(f'"{t}"' for t in chosen.keep_float)
         print(f"recipe: keep_float = [{names}]")

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.common.calibration import calibration_photos  # noqa: E402
 from pipelines.common.hub import open_hub  # noqa: E402
 from pipelines.common.preprocess import to_input_tensor  # noqa: E402
-from pipelines.common.timing import median_ms  # noqa: E402
+from pipelines.lab.quantization import inference_ms  # noqa: E402
 from pipelines.lab.records import read_evaluations  # noqa: E402
 
 
@@ -32,16 +32,12 @@ def main() -> None:
         if card.recipe is None or card.recipe.kind != "int8_static":
             continue
         rows = {}
-        # a real photo of the kind it was calibrated on (faces for a face embedder), as the pipeline feeds it:
-        # an all-zero tensor times some int8 graphs faster than photos run
-        photo = calibration_photos(card.recipe.calibration)[0]
-        photo_tensors = {name: to_input_tensor(photo, hub.store.catalog[name].input)
-                         for name in (card.derived_from, card.name)}
+        # a real photo of the kind it was calibrated on (faces for a face embedder), as the pipeline feeds it
+        tensor = to_input_tensor(calibration_photos(card.recipe.calibration)[0], card.input)  # the parent's contract
         for threads in (1, 2):
             for name in (card.derived_from, card.name):
                 model = hub.load(name, threads)
-                tensor = photo_tensors[name]
-                rows[(name, threads)] = median_ms(lambda m=model, t=tensor: m.backend.run(t), args.runs)
+                rows[(name, threads)] = inference_ms(model, tensor, args.runs)
         parent, mine = cached.get(card.derived_from), cached.get(card.name)
         figure = f"{parent.metric} {parent.score:.1f} -> {mine.score:.1f}" if parent and mine else "not evaluated"
         p1, q1, p2, q2 = (rows[(card.derived_from, 1)], rows[(card.name, 1)], rows[(card.derived_from, 2)],

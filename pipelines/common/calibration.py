@@ -83,7 +83,8 @@ def calibration_available(name: str) -> bool:
     return name in CALIBRATION_SETS
 
 
-def _opened(paths: list[Path]) -> list[Image.Image]:
+def open_photos(paths: list[Path]) -> list[Image.Image]:
+    """Photo files as RGB images, each file closed once read."""
     photos = []
     for path in paths:
         with Image.open(path) as image:
@@ -100,7 +101,7 @@ def calibration_photos(name: str) -> list[Image.Image]:
     if name == "skimage_lfw_faces":
         return _lfw_faces()
     if name in POOLS:
-        return _opened(pool_calibration_paths(name))
+        return open_photos(pool_calibration_paths(name))
     if name != "skimage_samples":
         raise ValueError(f"unknown calibration photo set {name!r}; known: {', '.join(CALIBRATION_SETS)}")
     photos = []

@@ -34,7 +34,7 @@ from models.catalog import ModelCard
 from models.hub import LoadedModel, ModelHub
 from models.sensitivity import LayerReport, layer_report
 from models.store import ResolvedFile
-from pipelines.common.calibration import calibration_photos, check_photo_paths
+from pipelines.common.calibration import calibration_photos, check_photo_paths, open_photos
 from pipelines.common.preprocess import to_input_tensor
 from pipelines.common.timing import median_ms
 from pipelines.lab.metrics import Box, map50
@@ -44,14 +44,6 @@ from pipelines.vision.objects import ObjectDetector
 TOLERANCE = {"classification": 95.0, "scene": 95.0, "object_detection": 75.0}
 REPORT_PHOTOS = 8  # the per-layer report keeps every tensor of every run in memory
 PARENT_DETECTIONS = 0.3  # a detector's detections over this score stand for the truth
-
-
-def _open(paths: list[Path]) -> list[Image.Image]:
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
-    return images
 
 
 def _loaded(card: ModelCard, path: Path, threads: int = 1) -> LoadedModel:
@@ -103,7 +95,7 @@ def card_report(hub: ModelHub, card: ModelCard | str, photos: int = REPORT_PHOTO
         raise ValueError(f"{card.name} is not an int8 static ONNX variant: the report compares a QDQ file with "
                          "its float parent")
     variant, parent = hub.load(card), hub.load(card.derived_from)
-    images = _open(check_photo_paths(card.recipe.calibration)[:photos])
+    images = open_photos(check_photo_paths(card.recipe.calibration)[:photos])
     return layer_report(parent.file.path, variant.file.path, [to_input_tensor(i, parent.card.input) for i in images])
 
 
@@ -141,7 +133,7 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
     if card.recipe is None or card.recipe.kind != "int8_static":
         raise ValueError(f"{card.name} is not an int8 static variant")
     parent = hub.load(card.derived_from)
-    check = Fidelity(parent, _open(check_photo_paths(card.recipe.calibration)))
+    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration)))
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos(card.recipe.calibration)]
     timed = to_input_tensor(check.photos[0], parent.card.input)
     steps: list[Step] = []

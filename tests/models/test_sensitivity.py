@@ -6,9 +6,8 @@ import pytest
 
 from models import derive
 from models.sensitivity import layer_report
-from pipelines.common.calibration import calibration_photos, check_photo_paths, pool_calibration_paths
+from pipelines.common.calibration import calibration_photos, check_photo_paths, open_photos, pool_calibration_paths
 from pipelines.common.preprocess import to_input_tensor
-from pipelines.lab.quantization import _open
 
 STEM = ("/backbone/backbone/stem/conv/conv/Conv_output_0", "/backbone/backbone/stem/conv/act/Mul_output_0")
 
@@ -20,7 +19,7 @@ def yolox_plain(hub, tmp_path_factory):
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos("miniplaces")[:32]]
     path = tmp_path_factory.mktemp("plain") / "yolox_int8.onnx"
     derive.to_int8_static(parent.file.path, path, calibration)
-    photos = [to_input_tensor(p, parent.card.input) for p in _open(check_photo_paths("miniplaces")[:4])]
+    photos = [to_input_tensor(p, parent.card.input) for p in open_photos(check_photo_paths("miniplaces")[:4])]
     return parent, path, layer_report(parent.file.path, path, photos)
 
 
@@ -42,7 +41,7 @@ def test_keeping_the_stem_in_float_restores_the_output(hub, yolox_plain, tmp_pat
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos("miniplaces")[:32]]
     mixed = tmp_path / "mixed.onnx"
     derive.to_int8_static(parent.file.path, mixed, calibration, keep_float=STEM)
-    photos = [to_input_tensor(p, parent.card.input) for p in _open(check_photo_paths("miniplaces")[:4])]
+    photos = [to_input_tensor(p, parent.card.input) for p in open_photos(check_photo_paths("miniplaces")[:4])]
     report = layer_report(parent.file.path, mixed, photos)
     assert report.output_db > plain.output_db + 3  # measured on these 4 photos: 6.6 dB -> 11.0 dB
     kept = {t.tensor for t in report.tensors}

@@ -86,29 +86,6 @@ def test_queue_limits_and_a_full_queue_answer(served_app, client, coffee_jpg):
         demo._queue.max_size = QUEUE_SIZE
 
 
-def test_a_sessions_folders_go_when_gradio_ends_the_session(served_app, coffee_jpg, tmp_path):
-    from gradio_client import Client
-
-    from tests.graphs import tiny_classifier
-    from ui.sessions import SESSION_TTL_S, remove_workdir
-
-    demo, url = served_app
-    states = [b for b in demo.blocks.values() if getattr(b, "delete_callback", None) is remove_workdir]
-    assert len(states) == 3 and all(b.time_to_live == SESSION_TTL_S for b in states)  # album, faces, your model
-    client = Client(url, verbose=False)
-    try:
-        before = set(Path(tempfile.gettempdir()).glob("mvl-upload-*"))
-        client.predict(handle_file(str(tiny_classifier(tmp_path / "tiny.onnx"))), None, handle_file(str(coffee_jpg)),
-                       32, 32, "RGB", "(x - 127.5) / 127.5  (-1..1)", "shorter side, centre crop 87.5 %", "auto", 1,
-                       api_name="/run_uploaded_model")
-        (folder,) = set(Path(tempfile.gettempdir()).glob("mvl-upload-*")) - before
-        assert (folder / "model.onnx").exists() or any(folder.iterdir())
-        demo.state_holder.delete_state(client.session_hash)  # what Gradio does when a closed session expires
-        assert not folder.exists()
-    finally:
-        client.close()
-
-
 def raw_get(url: str, path: str) -> tuple[int, bytes]:
     """GET with the path sent exactly as written: no client normalises '..' or '%2e' away first."""
     import socket

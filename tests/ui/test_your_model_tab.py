@@ -106,6 +106,26 @@ def test_a_new_upload_replaces_the_previous_folder_of_the_session(app_url, coffe
         client.close()
 
 
+def test_a_sessions_folders_go_when_gradio_ends_the_session(served_app, coffee_jpg, tmp_path):
+    from gradio_client import Client
+
+    from ui.sessions import SESSION_TTL_S
+
+    demo, url = served_app
+    states = [b for b in demo.blocks.values() if getattr(b, "delete_callback", None) is remove_workdir]
+    assert len(states) == 3 and all(b.time_to_live == SESSION_TTL_S for b in states)  # album, faces, your model
+    client = Client(url, verbose=False)
+    try:
+        before = _work_folders()
+        _upload(client, tiny_classifier(tmp_path / "tiny.onnx"), coffee_jpg, height=32, width=32)
+        (folder,) = _work_folders() - before
+        assert any(folder.iterdir())
+        demo.state_holder.delete_state(client.session_hash)  # what Gradio does when a closed session expires
+        assert not folder.exists()
+    finally:
+        client.close()
+
+
 def test_removing_a_session_folder_deletes_everything_in_it(tmp_path):
     folder = tmp_path / "mvl-upload-x"
     (folder / "sub").mkdir(parents=True)

@@ -25,7 +25,9 @@ from pipelines.vision.classification import Classifier, SceneRecognizer
 from pipelines.vision.face_detection import DetectorOptions
 from pipelines.vision.objects import ObjectDetector
 
-MAX_SIDE = 1000  # photos are decoded to at most this (a 12 MP JPEG at 1/4 scale): every model needs less, MTCNN 600 px
+# Photos are decoded straight to the size MTCNN works at (its shorter side at most 600 px; a 12 MP JPEG through
+# 1/4-scale draft, then one resize); every other model needs less.
+MAX_SHORTER_SIDE = DetectorOptions().max_shorter_side
 FREQUENT_PERSON = 2  # a person seen in at least this many photos is one who matters to the gallery's owner
 
 
@@ -47,7 +49,7 @@ class PhotoResult:
     stage_ms: dict[str, float] = field(default_factory=dict, repr=False)  # decode, each model, the rest
     face_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float32), repr=False)  # x1 y1 x2 y2
     # as fractions of the width and height, and the detector's score
-    size: tuple[int, int] = (0, 0)  # as decoded (at most MAX_SIDE)
+    size: tuple[int, int] = (0, 0)  # as decoded (shorter side at most MAX_SHORTER_SIDE)
 
     @property
     def time(self) -> datetime | None:
@@ -106,7 +108,7 @@ class AlbumModels:
             return 1000 * (clock[-1] - clock[-2])
 
         try:
-            photo = read_photo(item.read(), max_side=MAX_SIDE)
+            photo = read_photo(item.read(), max_shorter_side=MAX_SHORTER_SIDE)
         except (PhotoError, AlbumError) as exc:
             return Skipped(item.name, str(exc))
         except Exception as exc:  # a damaged zip member or a file gone since the album was listed: errors vary

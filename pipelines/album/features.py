@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipelines.album.analysis import MAX_SIDE, PhotoResult
+from pipelines.album.analysis import MAX_SHORTER_SIDE, PhotoResult
 from pipelines.album.ingest import AlbumItem, Skipped
 from pipelines.common.photos import Capture
 
@@ -44,7 +44,7 @@ def schema():
         ("skipped", pa.string()),  # why it could not be read; null for a photo
         ("capture_local", pa.timestamp("us")), ("offset_minutes", pa.int32()), ("offset_from", pa.string()),
         ("latitude", pa.float64()), ("longitude", pa.float64()),
-        ("width", pa.int32()), ("height", pa.int32()),  # as decoded (at most MAX_SIDE)
+        ("width", pa.int32()), ("height", pa.int32()),  # as decoded (shorter side at most MAX_SHORTER_SIDE)
         ("top_scenes", pa.list_(pa.string())), ("indoor", pa.bool_()), ("objects", pa.list_(pa.string())),
         ("scene_probs", floats), ("imagenet_probs", floats), ("object_confidence", floats),
         ("face_vectors", pa.list_(floats)), ("face_dim", pa.int32()),  # the embedding's size, faces or not
@@ -200,7 +200,7 @@ class FeatureTable:
 def made_by(catalog) -> dict:
     return {"cards": {task: catalog.default(task, "album") for task in
                       ("scene", "classification", "object_detection", "face_detection", "face_embedding")},
-            "max_side": MAX_SIDE}
+            "max_shorter_side": MAX_SHORTER_SIDE}
 
 
 class TabledEngine:

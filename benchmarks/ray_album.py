@@ -74,7 +74,8 @@ def main() -> None:
     per_core = 1000 / per_photo
     efficiency = ray_rate / (cores * per_core)
     needed = GALLERY / (MINUTES * 60)
-    print(f"\n{args.photos} photos of 12 MP (JPEG, decoded to a 600 px shorter side through 1/4-scale draft), {cores} cores, steady state\n")
+    print(f"\n{args.photos} photos of 12 MP (JPEG, decoded to a 600 px shorter side through 1/4-scale draft), "
+          f"{cores} cores, steady state\n")
     print("| engine | photos/s | against the pool |\n|---|---|---|")
     print(f"| local pool, {cores} threads | {pool_rate:.1f} | 1.00 |")
     print(f"| Ray Data, local, {cores} actors | {ray_rate:.1f} | {ray_rate / pool_rate:.2f} |")

@@ -223,8 +223,8 @@ def embedding_table(hub, repeats: int, rounds: int = 5) -> None:
         per_round.append(faces_per_s)
     batched = hub.load(card, 1).backend  # the file's batch opened, one thread: does a batch pay per face?
     one_call = timed(lambda _: batched.run(tensor), [0], repeats) / len(crops)
-    print(f"\n2. Embeddings, MobileFaceNet fp32, 2 threads, {len(crops)} aligned faces x {repeats}, {rounds} interleaved "
-          f"rounds\n")
+    print(f"\n2. Embeddings, MobileFaceNet fp32, 2 threads, {len(crops)} aligned faces x {repeats}, "
+          f"{rounds} interleaved rounds\n")
     print("| | faces/s (median) | against the bare loop (spinning on), median | each round |\n|---|---|---|---|")
     base = "bare batch-1 loop, spinning on"
     for label in per_round[0]:

@@ -221,16 +221,20 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None,
             notes.append(f"first of {frames} frames used")
     except Exception as exc:  # a damaged frame table
         raise PhotoError(f"the image data is corrupt or truncated ({type(exc).__name__})") from None
-    scale = min(max_side / max(width, height) if max_side else 1.0,
-                max_shorter_side / min(width, height) if max_shorter_side else 1.0)
+    def shrink(size: tuple[int, int]) -> float:  # the scale the limits ask of a photo this size (1: none)
+        return min(max_side / max(size) if max_side else 1.0, max_shorter_side / min(size) if max_shorter_side else 1.0)
+
+    scale = shrink((width, height))
+    # the request keeps the aspect, or draft cannot shrink
+    wanted = (math.ceil(width * scale), math.ceil(height * scale))
     if image.format == "JPEG" and scale <= 0.5:
-        # the decoder skips detail it would throw away; the request keeps the aspect, or draft cannot shrink
-        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        # the decoder skips detail it would throw away
+        image.draft("RGB", wanted)
         notes.append(f"decoded at reduced size (JPEG draft mode, {image.size[0]}x{image.size[1]})")
     elif image.format == "HEIF" and scale < 1.0:
         # HEVC cannot decode at a reduced size; pillow-heif's draft picks an embedded thumbnail at least this large
         # that is a scaled copy of the photo (same aspect, rotation and crop), if the camera wrote one
-        if image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale))):
+        if image.draft("RGB", wanted):
             notes.append(f"decoded from its embedded {image.size[0]}x{image.size[1]} thumbnail (HEIF)")
     try:
         image.load()
@@ -248,8 +252,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None,
         rgb, conversion = _to_rgb(upright)
     except Exception as exc:  # a mode Pillow opened but cannot convert
         raise PhotoError(f"the image data cannot be converted to RGB ({type(exc).__name__})") from None
-    scale = min(max_side / max(rgb.size) if max_side else 1.0,
-                max_shorter_side / min(rgb.size) if max_shorter_side else 1.0)
+    scale = shrink(rgb.size)
     if scale < 1.0:  # one resize from what the decoder gave
         rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
                          Image.Resampling.BILINEAR)

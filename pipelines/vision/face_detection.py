@@ -123,7 +123,8 @@ class MTCNN:
         out = np.zeros((len(boxes), size, size, 3), np.uint8)
         for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int).tolist()):
             if x2 >= x1 and y2 >= y1:
-                out[i] = np.asarray(image.crop((x1, y1, x2 + 1, y2 + 1)).resize((size, size), Image.Resampling.BILINEAR))
+                crop = image.crop((x1, y1, x2 + 1, y2 + 1))
+                out[i] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))
         return out
 
     @staticmethod

@@ -6,7 +6,10 @@ before and after its Q/DQ pair (the error its own quantization adds) and with th
 same name (the error accumulated up to there), as signal-to-quantization-noise ratios in dB. Weights are
 compared with their dequantized values. One more figure per tensor says why a tensor loses: a uint8
 activation has one scale for all its channels, so a channel whose values span fewer than a few steps of that
-scale is all but erased ("crushed"). This module knows graphs, not what their tensors mean.
+scale is all but erased ("crushed"). Two more graphs tell whether the loss lies in the weights or in the
+activations: the QDQ graph with its activations' Q/DQ pairs taken out (its int8 weights, float activations),
+and the QDQ graph with the parent's float weights and biases (its uint8 activations, float weights). This
+module knows graphs, not what their tensors mean.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
+from models.backends.onnxruntime import QDQ_AS_WRITTEN
 from models.derive import prepare
 
 CRUSHED_LEVELS = 4  # a channel spanning fewer uint8 steps than this carries little of what it did
@@ -52,6 +56,8 @@ class LayerReport:
     weights: tuple[WeightError, ...]
     output_db: float  # SQNR of the graph's outputs, int8 against float
     inputs: int  # how many inputs it was measured on
+    weights_alone_db: float  # the outputs' SQNR with the int8 file's weights and float activations
+    activations_alone_db: float  # ... with its quantized activations and the float weights
 
     def ranked(self) -> list[TensorError]:
         """Most suspect first: the most channels crushed, then the noisiest quantization of its own."""
@@ -115,6 +121,79 @@ def _crushed(runs: list[np.ndarray], shape: tuple[int, ...] | None, scale: float
     return float(np.mean(span < CRUSHED_LEVELS)), float(np.median(span))
 
 
+QUANTIZED_SUFFIX = "_quantized"  # how ONNX Runtime's quantizer names a weight's int8 copy
+
+
+def _copy(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
+          initializers: list[onnx.TensorProto] = ()) -> onnx.ModelProto:
+    """The model with these nodes, less those whose outputs nothing reads any more (one pass: the Q nodes a
+    removed DQ read), and of its initializers (and these) the ones they read."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    outputs = {o.name for o in model.graph.output}
+    read = {name for n in nodes for name in n.input} | outputs
+    nodes = [n for n in nodes if set(n.output) & read]
+    read = {name for n in nodes for name in n.input} | outputs
+    kept = [i for i in list(model.graph.initializer) + list(initializers) if i.name in read]
+    del out.graph.node[:], out.graph.initializer[:]
+    out.graph.node.extend(nodes)
+    out.graph.initializer.extend(kept)
+    return out
+
+
+def weights_alone(qdq: onnx.ModelProto) -> onnx.ModelProto:
+    """The QDQ graph without its activations' rounding: int8-rounded weights, float activations. Each Q/DQ
+    pair becomes a Clip to its range, since the quantizer lets that range stand in for a ReLU or ReLU6 it
+    removed."""
+    constants = {i.name: i for i in qdq.graph.initializer}
+    producers = {o: n for n in qdq.graph.node for o in n.output}
+    nodes, bounds = [], []
+    for node in qdq.graph.node:
+        source = producers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if source is not None and source.op_type == "QuantizeLinear" and source.input[0] not in constants:
+            scale = numpy_helper.to_array(constants[source.input[1]]).astype(np.float32)
+            zero = (numpy_helper.to_array(constants[source.input[2]]) if len(source.input) > 2
+                    else np.zeros((), np.uint8))  # no zero point: uint8, 0
+            levels = np.iinfo(zero.dtype)
+            low, high = (levels.min - zero.astype(np.float32)) * scale, (levels.max - zero.astype(np.float32)) * scale
+            bounds += [numpy_helper.from_array(low.reshape(()), f"{node.name}_low"),
+                       numpy_helper.from_array(high.reshape(()), f"{node.name}_high")]
+            node = helper.make_node("Clip", [source.input[0], f"{node.name}_low", f"{node.name}_high"],
+                                    list(node.output), name=node.name)
+        nodes.append(node)
+    return _copy(qdq, nodes, bounds)
+
+
+def activations_alone(qdq: onnx.ModelProto, prepared: onnx.ModelProto) -> onnx.ModelProto:
+    """The QDQ graph with the float parent's weights and biases (`prepared`: the graph it was quantized from)
+    in place of their dequantized int8 copies: quantized activations, float weights."""
+    constants = {i.name for i in qdq.graph.initializer}
+    floats = {i.name: i for i in prepared.graph.initializer}
+    nodes, restored = [], []
+    for node in qdq.graph.node:
+        name = node.input[0][: -len(QUANTIZED_SUFFIX)]
+        if (node.op_type == "DequantizeLinear" and node.input[0] in constants
+                and node.input[0].endswith(QUANTIZED_SUFFIX) and name in floats):
+            # the float values under the name the dequantized copy had (for a bias, often the float name)
+            restored.append(numpy_helper.from_array(numpy_helper.to_array(floats[name]), node.output[0]))
+        else:
+            nodes.append(node)
+    return _copy(qdq, nodes, restored)
+
+
+def _outputs_db(model: onnx.ModelProto, inputs: list[np.ndarray], floats: dict[str, list[np.ndarray]]) -> float:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry(*QDQ_AS_WRITTEN)
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs() if o.name in floats]
+    runs = [session.run(names, {name: t}) for t in inputs]
+    return min((_sqnr(np.concatenate(floats[o]).ravel(), np.concatenate([r[i].ravel() for r in runs]))
+                for i, o in enumerate(names)), default=float("nan"))
+
+
 def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray]) -> LayerReport:
     """The float parent and its QDQ file run on the same inputs; every quantized activation and weight
     compared."""
@@ -142,6 +221,8 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
         quantized = collect_activations(str(folder / "qdq_saved.onnx"), _Inputs(input_name, tensors))
         errors = compute_activation_error(create_activation_matching(quantized, floats))
         weight_errors = compute_weight_error(create_weight_matching(str(prepared), str(qdq_path)))
+        split = (_outputs_db(weights_alone(qdq_model), tensors, floats),
+                 _outputs_db(activations_alone(qdq_model, float_graph), tensors, floats))
     shapes, scales = _shapes(float_graph.graph), _scales(qdq_model)
     nodes = list(float_graph.graph.node)
     rows, readers = [], {}
@@ -159,4 +240,4 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
     outputs = [o.name for o in float_graph.graph.output if o.name in floats and o.name in quantized]
     output_db = min((_sqnr(np.concatenate(floats[o]), np.concatenate(quantized[o])) for o in outputs),
                     default=float("nan"))
-    return LayerReport(tuple(rows), weights, output_db, len(tensors))
+    return LayerReport(tuple(rows), weights, output_db, len(tensors), *split)

@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from pipelines.lab.precision import HOST_AXES, pareto_front, phone_axes, plot_points
-from pipelines.lab.quantization import card_report
+from pipelines.lab.quantization import card_report, split_sentence
 from ui.context import AppContext
 from ui.format import (
     ARCHITECTURE_HEADERS,
@@ -71,7 +71,8 @@ def layers(ctx: AppContext, card: str):
             {"depth": round(t.depth, 4), "SQNR dB": round(min(t.own_db, 80.0), 2), "measure": "its own quantization",
              "tensor": t.tensor})],
         columns=["depth", "SQNR dB", "measure", "tensor"])
-    summary = (f"Output SQNR **{report.output_db:.1f} dB** on {report.inputs} held-out photos. The table ranks "
+    summary = (f"Output SQNR **{report.output_db:.1f} dB** on {report.inputs} held-out photos "
+               f"({split_sentence(report)}). The table ranks "
                "tensors by the share of channels the shared uint8 scale leaves with fewer than 4 steps, then by "
                "the noise of their own quantization; `python -m pipelines.lab.quantization mixed` keeps the "
                "worst in float until the variant is within tolerance.")
@@ -105,7 +106,7 @@ def build(ctx: AppContext) -> None:
             int8_card = gr.Dropdown(int8_cards(ctx), value=int8_cards(ctx)[0][1], label="int8 static variant")
             report_button = gr.Button("Per-layer report", elem_id="layer-report")
         errors = error_box("models-error")
-        layer_summary = gr.Markdown()
+        layer_summary = gr.Markdown(elem_id="layer-summary")
         layer_plot = gr.LinePlot(x="depth", y="SQNR dB", color="measure", label="SQNR along the graph (0: input)",
                                  elem_id="layer-plot")
         layer_table = gr.Dataframe(headers=LAYER_HEADERS, interactive=False, wrap=True, elem_id="layer-table")

@@ -45,8 +45,15 @@ def _prepared(path, open_batch: bool) -> str | bytes:
     return model.SerializeToString() if changed or open_batch else str(path)
 
 
-def _session(model: str | bytes, threads: int) -> ort.InferenceSession:
+# A graph run as written: without this, ONNX Runtime quantizes float weights it finds between Q/DQ pairs
+# itself (per tensor: its WeightBiasQuantization), so a graph meant to hold float weights would not.
+QDQ_AS_WRITTEN = ("session.disable_quant_qdq", "1")
+
+
+def _session(model: str | bytes, threads: int, as_written: bool = False) -> ort.InferenceSession:
     options = ort.SessionOptions()
+    if as_written:
+        options.add_session_config_entry(*QDQ_AS_WRITTEN)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -65,23 +72,23 @@ class OnnxRuntimeBackend(Backend):
 
     runtime = "onnx"
 
-    def __init__(self, path, threads: int, open_batch: bool = False):
+    def __init__(self, path, threads: int, open_batch: bool = False, as_written: bool = False):
         super().__init__(path, threads)
         try:
             model = _prepared(path, open_batch)
             try:
-                self._session = _session(model, threads)
+                self._session = _session(model, threads, as_written)
             except Exception:
                 if not open_batch:
                     raise
                 # some derived graphs fix the batch deeper inside (a quantized bias add): run them as they are
                 model = _prepared(path, False)
-                self._session = _session(model, threads)
+                self._session = _session(model, threads, as_written)
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             raise BackendError(f"ONNX Runtime cannot load {path}: {exc}") from exc
         batch = self._session.get_inputs()[0].shape[0] if self._session.get_inputs() else 1
         self._open_batch = not isinstance(batch, int)
-        self._parts = _session(model, 1) if threads > 1 and self._open_batch else None
+        self._parts = _session(model, 1, as_written) if threads > 1 and self._open_batch else None
         self._inputs = tuple(
             TensorSpec(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, i.type)) for i in self._session.get_inputs()
         )

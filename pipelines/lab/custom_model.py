@@ -304,6 +304,7 @@ REPORT_INPUTS = 4  # sample photos (and the person's) the per-layer report runs 
 def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Photo) -> dict:
     """The per-layer report of the upload's int8 static variant, as plain data for the report."""
     from models.sensitivity import layer_report
+    from pipelines.lab.quantization import split_sentence
 
     static = next((d for d in derived if d.kind == "int8_static" and d.path), None)
     if static is None:
@@ -319,7 +320,8 @@ def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Pho
     depths = tuple((round(t.depth, 4), round(min(t.own_db, 80.0), 2), round(min(t.accumulated_db, 80.0), 2))
                    for t in report.tensors)
     return {"layers": rows, "layer_depths": depths, "layers_output_db": round(report.output_db, 2),
-            "layers_note": f"measured on {report.inputs} photos (sample photos and yours)"}
+            "layers_note": f"measured on {report.inputs} photos (sample photos and yours); "
+                           f"{split_sentence(report)}"}
 
 
 def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path, form: Form, workdir: Path,

@@ -1,14 +1,17 @@
 """int8 static variants examined and repaired by measurement.
 
     python -m pipelines.lab.quantization report yolox_nano.int8_static_onnx [--top 20]
+    python -m pipelines.lab.quantization split squeezenet1.1_places365.int8_static_onnx
     python -m pipelines.lab.quantization mixed yolox_nano.int8_static_onnx [--max-steps 10]
 
 `report`: the per-layer report of an int8 static card against its fp32 parent (models/sensitivity.py), on
-photos held out from its calibration. `mixed`: the mixed-precision search: the card's recipe without any
-float tensors, then the most suspect tensors of that report kept in float one at a time (each step derived
-again and checked on the held-out photos), a step kept only where it helps, until the variant is within the
-task's tolerance of its parent. It prints every step (fidelity, size, latency at 1 thread) and the recipe
-line for models/data/catalog.toml.
+photos held out from its calibration. `split`: whether the loss lies in the weights or the activations: the
+card's fidelity with its int8 weights alone (float activations) and with its uint8 activations alone (float
+weights), beside the file's own, on all its held-out photos. `mixed`: the mixed-precision search: the card's
+recipe without any float tensors, then the most suspect tensors of that report kept in float one at a time
+(each step derived again and checked on the held-out photos), a step kept only where it helps, until the
+variant is within the task's tolerance of its parent. It prints every step (fidelity, size, latency at 1
+thread) and the recipe line for models/data/catalog.toml.
 
 Fidelity against the parent, on the held-out photos (labels are not needed, and no reported figure's photo
 is used): classifiers and scene models, the share of photos with the same top-1 (tolerance 95 %);
@@ -27,12 +30,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import onnx
 from PIL import Image
 
 from models import derive
 from models.catalog import ModelCard
 from models.hub import LoadedModel, ModelHub
-from models.sensitivity import LayerReport, layer_report
+from models.sensitivity import LayerReport, activations_alone, layer_report, weights_alone
 from models.store import ResolvedFile
 from pipelines.common.calibration import calibration_photos, check_photo_paths, open_photos
 from pipelines.common.preprocess import to_input_tensor
@@ -46,10 +50,11 @@ REPORT_PHOTOS = 8  # the per-layer report keeps every tensor of every run in mem
 PARENT_DETECTIONS = 0.3  # a detector's detections over this score stand for the truth
 
 
-def _loaded(card: ModelCard, path: Path, threads: int = 1) -> LoadedModel:
+def _loaded(card: ModelCard, path: Path, threads: int = 1, **backend_options) -> LoadedModel:
     from models.backends import backend_class
 
-    return LoadedModel(card, ResolvedFile(card, path, "derived", 0.0, ""), backend_class(card.runtime)(path, threads))
+    return LoadedModel(card, ResolvedFile(card, path, "derived", 0.0, ""),
+                       backend_class(card.runtime)(path, threads, **backend_options))
 
 
 class Fidelity:
@@ -88,15 +93,47 @@ def inference_ms(model: LoadedModel, tensor: np.ndarray, runs: int = 15) -> floa
     return median_ms(lambda: model.backend.run(tensor), runs)
 
 
-def card_report(hub: ModelHub, card: ModelCard | str, photos: int = REPORT_PHOTOS) -> LayerReport:
-    """The per-layer report of a catalog int8 static card against its parent, on held-out photos."""
+def _static_card(hub: ModelHub, card: ModelCard | str) -> ModelCard:
     card = hub.store.catalog[card] if isinstance(card, str) else card
     if card.recipe is None or card.recipe.kind != "int8_static" or card.runtime != "onnx":
         raise ValueError(f"{card.name} is not an int8 static ONNX variant: the report compares a QDQ file with "
                          "its float parent")
+    return card
+
+
+def card_report(hub: ModelHub, card: ModelCard | str, photos: int = REPORT_PHOTOS) -> LayerReport:
+    """The per-layer report of a catalog int8 static card against its parent, on held-out photos."""
+    card = _static_card(hub, card)
     variant, parent = hub.load(card), hub.load(card.derived_from)
     images = open_photos(check_photo_paths(card.recipe.calibration)[:photos])
     return layer_report(parent.file.path, variant.file.path, [to_input_tensor(i, parent.card.input) for i in images])
+
+
+@dataclass(frozen=True)
+class LossSplit:
+    """A variant's fidelity to its parent, and with only its weights or only its activations quantized."""
+
+    card: str
+    measure: str
+    photos: int
+    int8: float
+    weights_alone: float  # int8 weights as the file rounds them, float activations
+    activations_alone: float  # the file's uint8 activations, the parent's float weights
+
+
+def loss_split(hub: ModelHub, card: ModelCard | str) -> LossSplit:
+    card = _static_card(hub, card)
+    variant, parent = hub.load(card), hub.load(card.derived_from)
+    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration)))
+    qdq = onnx.load(str(variant.file.path))
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="mvl-split-") as tmp:
+        prepared = onnx.load(str(derive.prepare(parent.file.path, Path(tmp))))
+        for i, graph in enumerate((weights_alone(qdq), activations_alone(qdq, prepared))):
+            path = Path(tmp) / f"split{i}.onnx"
+            onnx.save(graph, str(path))
+            figures.append(check(_loaded(card, path, as_written=True)))
+    return LossSplit(card.name, check.measure, len(check.photos), check(variant), *figures)
 
 
 @dataclass(frozen=True)
@@ -166,8 +203,18 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
                           parent.file.path.stat().st_size / 1e6, tuple(steps))
 
 
+def split_sentence(report: LayerReport) -> str:
+    """Where the report's output noise comes from, in words."""
+    weights, activations = report.weights_alone_db, report.activations_alone_db
+    where = ("in both alike" if abs(weights - activations) < 1.0  # 1 dB: about 12 % more noise
+             else f"mostly in the {'activations' if activations < weights else 'weights'}")
+    return (f"{weights:.1f} dB with its int8 weights alone, {activations:.1f} dB with its uint8 activations "
+            f"alone: the loss lies {where}")
+
+
 def _report_table(report: LayerReport, top: int) -> str:
-    lines = [f"output SQNR {report.output_db:.1f} dB on {report.inputs} held-out photos; most suspect tensors:",
+    lines = [f"output SQNR {report.output_db:.1f} dB on {report.inputs} held-out photos ({split_sentence(report)}); "
+             "most suspect tensors:",
              "| tensor | op | depth | own SQNR dB | SQNR vs float dB | channels crushed |", "|---|---|---|---|---|---|"]
     for t in report.ranked()[:top]:
         crushed = "–" if t.crushed is None else f"{100 * t.crushed:.0f} % (median channel {t.median_levels:.0f} steps)"
@@ -185,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     reporting = commands.add_parser("report", help="the per-layer report of an int8 static card")
     reporting.add_argument("card")
     reporting.add_argument("--top", type=int, default=20)
+    splitting = commands.add_parser("split", help="an int8 static card's loss: weights or activations")
+    splitting.add_argument("card")
     searching = commands.add_parser("mixed", help="the mixed-precision search for an int8 static card")
     searching.add_argument("card")
     searching.add_argument("--max-steps", type=int, default=10)
@@ -192,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     hub = open_hub()
     if args.command == "report":
         print(_report_table(card_report(hub, args.card), args.top))
+        return 0
+    if args.command == "split":
+        split = loss_split(hub, args.card)
+        print(f"{split.card}, {split.measure}, on {split.photos} held-out photos:\n"
+              f"| quantized | fidelity |\n|---|---|\n| weights and activations (the file) | {split.int8:.1f} |\n"
+              f"| weights alone (float activations) | {split.weights_alone:.1f} |\n"
+              f"| activations alone (float weights) | {split.activations_alone:.1f} |")
         return 0
 
     def show(step: Step) -> None:

@@ -1,11 +1,15 @@
 """The per-layer report finds where an int8 static file loses (ONNX Runtime's own QDQ debugging tools), and
 the mixed-precision recipe keeps those tensors in float."""
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
+from onnx import numpy_helper
 
 from models import derive
-from models.sensitivity import layer_report
+from models.backends.onnxruntime import QDQ_AS_WRITTEN
+from models.sensitivity import activations_alone, layer_report, weights_alone
 from pipelines.common.calibration import calibration_photos, check_photo_paths, open_photos, pool_calibration_paths
 from pipelines.common.preprocess import to_input_tensor
 
@@ -64,3 +68,68 @@ def test_check_photos_are_never_calibration_photos_nor_reported_ones():
         assert len(check) == 200 and len(calibrated) == 128
         assert not {str(p) for p in calibrated} & {str(p) for p in check}
         assert all(reported not in p.parts for p in check + calibrated)
+
+
+def _run(model: onnx.ModelProto, inputs, as_written: bool = True) -> np.ndarray:
+    options = ort.SessionOptions()
+    if as_written:
+        options.add_session_config_entry(*QDQ_AS_WRITTEN)
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {session.get_inputs()[0].name: x})[0] for x in inputs])
+
+
+@pytest.fixture(scope="module")
+def efficientnet(hub, tmp_path_factory):
+    """EfficientNet-Lite0's int8 static file (its ReLU6s folded into the Q ranges by the quantizer), the float
+    graph it was quantized from, and three of the photos it was calibrated on."""
+    variant, parent = hub.load("efficientnet_lite0.int8_static_onnx"), hub.load("efficientnet_lite0.fp32_onnx")
+    prepared = onnx.load(str(derive.prepare(parent.file.path, tmp_path_factory.mktemp("prepared"))))
+    photos = [to_input_tensor(p, parent.card.input) for p in calibration_photos(variant.card.recipe.calibration)[:3]]
+    return onnx.load(str(variant.file.path)), prepared, photos
+
+
+def test_weights_alone_is_the_parent_with_the_int8_weights(efficientnet):
+    qdq, prepared, photos = efficientnet
+    alone = weights_alone(qdq)
+    assert not [n for n in alone.graph.node if n.op_type == "QuantizeLinear"]
+    # built independently: the parent graph with each weight replaced by its dequantized int8 values
+    int8_weights = onnx.ModelProto()
+    int8_weights.CopyFrom(prepared)
+    qdq_values = {i.name: i for i in qdq.graph.initializer}
+    for node in qdq.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in qdq_values and node.input[0].endswith("_quantized"):
+            q = numpy_helper.to_array(qdq_values[node.input[0]]).astype(np.float32)
+            scale = numpy_helper.to_array(qdq_values[node.input[1]])
+            zero = numpy_helper.to_array(qdq_values[node.input[2]]).astype(np.float32)
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [-1 if d == axis else 1 for d in range(q.ndim)] if scale.size > 1 else []
+            values = (q - zero.reshape(shape)) * scale.reshape(shape)
+            target = next(i for i in int8_weights.graph.initializer if i.name == node.input[0][: -len("_quantized")])
+            target.CopyFrom(numpy_helper.from_array(values.astype(np.float32), target.name))
+    expected = _run(int8_weights, photos)
+    assert np.abs(_run(alone, photos) - expected).max() < 1e-3 * np.abs(expected).max()  # measured 4e-4
+    # a plain Identity in place of each Q/DQ pair loses the ReLU6s the quantizer folded into the ranges
+    identities = weights_alone(qdq)
+    for node in identities.graph.node:
+        if node.op_type == "Clip":
+            node.op_type = "Identity"
+            del node.input[1:]
+    assert np.abs(_run(identities, photos) - expected).max() > 0.5 * np.abs(expected).max()
+
+
+def test_activations_alone_and_weights_alone_together_are_the_float_parent(efficientnet):
+    qdq, prepared, photos = efficientnet
+    float_outputs = _run(prepared, photos)
+    for both in (weights_alone(activations_alone(qdq, prepared)), activations_alone(weights_alone(qdq), prepared)):
+        assert not [n for n in both.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+        assert np.abs(_run(both, photos) - float_outputs).max() < 1e-4 * np.abs(float_outputs).max()
+
+
+def test_activations_alone_keeps_its_float_weights_only_when_run_as_written(efficientnet):
+    qdq, prepared, photos = efficientnet
+    alone = activations_alone(qdq, prepared)
+    assert not [n for n in alone.graph.node if n.op_type == "DequantizeLinear" and n.input[0].endswith("_quantized")]
+    file_outputs, written = _run(qdq, photos, as_written=False), _run(alone, photos)
+    # ORT's own re-quantization of the float weights (per tensor) moves the outputs far more than the file's
+    # int8 weights do; as written, only the activations' rounding stays
+    assert np.abs(_run(alone, photos, as_written=False) - written).max() > np.abs(file_outputs - written).max()

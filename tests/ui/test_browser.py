@@ -192,6 +192,12 @@ def test_the_models_tab_fits_and_plots_every_variant(browser, app_url):
     page.get_by_label("Object detectors (COCO)").check()
     table.locator("[role=gridcell]").filter(has_text="YOLOX-nano").first.wait_for(timeout=30_000)
     assert "unusable" in table.inner_text()  # int8 dynamic YOLOX says what it loses where it is offered
+    page.get_by_text("Where an int8 static variant loses, layer by layer").click()
+    page.locator("#layer-report").click()
+    summary = page.locator("#layer-summary")
+    summary.get_by_text("with its uint8 activations alone").wait_for(timeout=120_000)
+    assert "the loss lies " in summary.inner_text()
+    assert page.locator("#layer-table [role=gridcell]").count() > 0
     page.close()
 
 

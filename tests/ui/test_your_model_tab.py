@@ -1,5 +1,6 @@
 """Bring your own model, through the API: results, downloads, clear errors, nothing left on disk."""
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     # the int8 static variant's per-layer report: ranked tensors, SQNR along the graph, the output's figure
     assert len(layers["data"]) == 15 and all(row[0].startswith("/") and 0 <= row[2] <= 1 for row in layers["data"])
     assert "output SQNR" in note and "measured on 5 photos" in note
+    split = re.search(r"([\d.]+) dB with its int8 weights alone, ([\d.]+) dB with its uint8 activations alone: "
+                      r"the loss lies (mostly in the weights|mostly in the activations|in both alike)", note)
+    weights_db, activations_db = float(split[1]), float(split[2])
+    assert split[3] == ("in both alike" if abs(weights_db - activations_db) < 1 else
+                        "mostly in the activations" if activations_db < weights_db else "mostly in the weights")
     assert len(curve["data"]) > 100 and curve["columns"] == ["depth", "SQNR dB", "measure"]
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from models.backends.onnxruntime import QDQ_AS_WRITTEN
 from models.derive import prepare
 
 CRUSHED_LEVELS = 4  # a channel spanning fewer uint8 steps than this carries little of what it did
@@ -181,17 +180,16 @@ def activations_alone(qdq: onnx.ModelProto, prepared: onnx.ModelProto) -> onnx.M
     return _copy(qdq, nodes, restored)
 
 
-def _outputs_db(model: onnx.ModelProto, inputs: list[np.ndarray], floats: dict[str, list[np.ndarray]]) -> float:
-    import onnxruntime as ort
+def _outputs_db(model: onnx.ModelProto, path: Path, inputs: list[np.ndarray],
+                floats: dict[str, list[np.ndarray]]) -> float:
+    """The SQNR of the graph's outputs against the float graph's, the graph run as written."""
+    from models.backends.onnxruntime import OnnxRuntimeBackend
 
-    options = ort.SessionOptions()
-    options.add_session_config_entry(*QDQ_AS_WRITTEN)
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    names = [o.name for o in session.get_outputs() if o.name in floats]
-    runs = [session.run(names, {name: t}) for t in inputs]
-    return min((_sqnr(np.concatenate(floats[o]).ravel(), np.concatenate([r[i].ravel() for r in runs]))
-                for i, o in enumerate(names)), default=float("nan"))
+    onnx.save(model, str(path))
+    backend = OnnxRuntimeBackend(path, 1, as_written=True)
+    runs = [backend.run(t) for t in inputs]
+    return min((_sqnr(np.concatenate(floats[o.name]).ravel(), np.concatenate([r[i].ravel() for r in runs]))
+                for i, o in enumerate(backend.outputs) if o.name in floats), default=float("nan"))
 
 
 def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray]) -> LayerReport:
@@ -221,8 +219,9 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
         quantized = collect_activations(str(folder / "qdq_saved.onnx"), _Inputs(input_name, tensors))
         errors = compute_activation_error(create_activation_matching(quantized, floats))
         weight_errors = compute_weight_error(create_weight_matching(str(prepared), str(qdq_path)))
-        split = (_outputs_db(weights_alone(qdq_model), tensors, floats),
-                 _outputs_db(activations_alone(qdq_model, float_graph), tensors, floats))
+        split = (_outputs_db(weights_alone(qdq_model), folder / "weights_alone.onnx", tensors, floats),
+                 _outputs_db(activations_alone(qdq_model, float_graph), folder / "activations_alone.onnx", tensors,
+                             floats))
     shapes, scales = _shapes(float_graph.graph), _scales(qdq_model)
     nodes = list(float_graph.graph.node)
     rows, readers = [], {}

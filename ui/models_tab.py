@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from pipelines.common.calibration import has_check_photos
 from pipelines.lab.precision import HOST_AXES, pareto_front, phone_axes, plot_points
 from pipelines.lab.quantization import card_report, split_sentence
 from ui.context import AppContext
@@ -54,9 +55,20 @@ def tables(ctx: AppContext, task: str):
     return model_rows(ctx.catalog, ctx.evaluations, task), architecture_rows(ctx.catalog, ctx.evaluations, task)
 
 
+def _static_onnx(ctx: AppContext) -> list:
+    return [c for c in ctx.catalog if c.recipe is not None and c.recipe.kind == "int8_static" and c.runtime == "onnx"]
+
+
 def int8_cards(ctx: AppContext) -> list[tuple[str, str]]:
-    return [(f"{c.display} {c.short_variant}", c.name) for c in ctx.catalog
-            if c.recipe is not None and c.recipe.kind == "int8_static" and c.runtime == "onnx"]
+    """The int8 static ONNX variants with held-out photos to report on."""
+    return [(f"{c.display} {c.short_variant}", c.name) for c in _static_onnx(ctx)
+            if has_check_photos(c.recipe.calibration)]
+
+
+def unreported_note(ctx: AppContext) -> str:
+    left = [c for c in _static_onnx(ctx) if not has_check_photos(c.recipe.calibration)]
+    return (f"Not offered: {', '.join(f'{c.display} {c.short_variant}' for c in left)}: no held-out photos of the "
+            f"kind it was calibrated on ({', '.join(sorted({c.recipe.calibration for c in left}))}).") if left else ""
 
 
 @request("int8_layers")
@@ -105,6 +117,8 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             int8_card = gr.Dropdown(int8_cards(ctx), value=int8_cards(ctx)[0][1], label="int8 static variant")
             report_button = gr.Button("Per-layer report", elem_id="layer-report")
+        if unreported_note(ctx):
+            gr.Markdown(unreported_note(ctx))
         errors = error_box("models-error")
         layer_summary = gr.Markdown(elem_id="layer-summary")
         layer_plot = gr.LinePlot(x="depth", y="SQNR dB", color="measure", label="SQNR along the graph (0: input)",

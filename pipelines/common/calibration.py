@@ -111,12 +111,18 @@ def calibration_photos(name: str) -> list[Image.Image]:
     return photos
 
 
+def has_check_photos(calibration: str) -> bool:
+    """Whether a variant calibrated on this set has held-out photos to be checked on, in principle (the faces
+    bundled with scikit-image have none)."""
+    return CHECK_POOL.get(calibration, calibration) is not None
+
+
 def check_photo_paths(calibration: str) -> list[Path]:
     """Photos to compare a variant calibrated on `calibration` with its parent: never calibrated on, never
     the photos its task's figures are reported on."""
-    pool = CHECK_POOL.get(calibration, calibration)
-    if pool is None:
+    if not has_check_photos(calibration):
         raise ValueError(f"no held-out photos to check a variant calibrated on {calibration}")
+    pool = CHECK_POOL.get(calibration, calibration)
     return _pool(pool)[CALIBRATION_PHOTOS:CALIBRATION_PHOTOS + CHECK_PHOTOS]
 
 

@@ -4,7 +4,7 @@ import gradio as gr
 import pytest
 
 from tests.helpers import EVAL
-from ui import faces_tab, photo_tab
+from ui import faces_tab, models_tab, photo_tab
 from ui.context import AppContext
 
 
@@ -38,3 +38,12 @@ def test_the_faces_handlers_keep_the_gallery_a_value(ctx):
     assert rows == [["Alice", 1, "mobilefacenet.fp32_onnx"]] and len(gallery.entries) == 1
     again, _ = faces_tab.enroll_face(ctx, 1, "Bob", last, gallery)
     assert len(gallery.entries) == 1 and len(again.entries) == 2  # the old value is untouched
+
+
+def test_the_layer_report_is_offered_for_the_cards_it_can_be_made_for(ctx):
+    offered = [name for _, name in models_tab.int8_cards(ctx)]
+    assert offered == ["efficientnet_lite0.int8_static_onnx", "squeezenet1.1_places365.int8_static_onnx",
+                       "yolox_nano.int8_static_onnx", "nanodet_m.int8_static_onnx"]
+    # MobileFaceNet calibrates on scikit-image's faces, and no other face photos here may stand as held out
+    assert models_tab.unreported_note(ctx).startswith("Not offered: MobileFaceNet")
+    assert "skimage_lfw_faces" in models_tab.unreported_note(ctx)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,17 @@ from tests.helpers import MODEL_DIRS, free_port
 settings.register_profile("deterministic", derandomize=True, database=None)
 settings.load_profile("deterministic")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def no_client_download_folders():
+    """gradio_client downloads each result file through a folder of its own, <temp>/<40 hex digits>, and
+    leaves it behind empty: about 1,200 a run. Those the session made are removed at its end."""
+    root = Path(tempfile.gettempdir())
+    before = set(root.iterdir())
+    yield
+    for path in set(root.iterdir()) - before:
+        if re.fullmatch(r"[0-9a-f]{40}", path.name) and path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 @pytest.fixture(scope="session")

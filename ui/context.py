@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pipelines.common.hub import open_hub
 from pipelines.faces.saved import SavedGalleries
 from pipelines.lab.sandbox import SandboxLimits
 from pipelines.lab.records import CardEvaluation, read_evaluations
+from ui.sessions import new_workdir
 
 EXAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
 FACE_EXAMPLES = ("astronaut.png", "coffee.png")
@@ -86,7 +86,7 @@ class AppContext:
         names = frozenset({c.name for c in catalog} | set(catalog.displays("face_detection")))
         availability = {c.name: hub.store.availability(c) for c in catalog}
         return cls(hub, read_evaluations(), SavedGalleries(default_data_dir() / "galleries.sqlite"),
-                   Path(tempfile.mkdtemp(prefix="mvl-examples-")), names, availability,
+                   new_workdir("mvl-examples-"), names, availability,
                    album_workers=AlbumWorkers(hub.store))
 
     def examples(self, names: tuple[str, ...]) -> list[list[str]]:

@@ -238,7 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     searching.add_argument("card")
     searching.add_argument("--max-steps", type=int, default=10)
     args = parser.parse_args(argv)
-    hub = open_hub()
+    try:
+        return _run(open_hub(), args)
+    except (KeyError, ValueError) as exc:  # an unknown card, or one these commands cannot examine
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(hub: ModelHub, args: argparse.Namespace) -> int:
     if args.command == "report":
         print(_report_table(card_report(hub, args.card), args.top))
         return 0

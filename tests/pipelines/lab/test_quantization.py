@@ -4,7 +4,7 @@ keeps in float; the lab's report of a catalog card."""
 import pytest
 
 from models.sensitivity import LayerReport
-from pipelines.lab.quantization import TOLERANCE, card_report, loss_split, mixed_precision, split_sentence
+from pipelines.lab.quantization import TOLERANCE, card_report, loss_split, main, mixed_precision, split_sentence
 
 YOLOX = "yolox_nano.int8_static_onnx"
 
@@ -48,3 +48,11 @@ def test_the_split_in_words():
                                                  "activations alone: the loss lies mostly in the activations")
     assert split_sentence(report(18.0, 24.6)).endswith("mostly in the weights")
     assert split_sentence(report(17.5, 17.9)).endswith("in both alike")
+
+
+def test_the_command_line_names_what_it_cannot_examine(capsys):
+    assert main(["split", "yolox_nano.int8_dynamic_onnx"]) == 2
+    assert "not an int8 static ONNX variant" in capsys.readouterr().err
+    assert main(["report", "no_such_model.int8_static_onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no_such_model" in err and "Traceback" not in err

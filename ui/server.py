@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import gradio as gr
@@ -56,5 +57,12 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, blo
                                  max_file_size=UPLOAD_LIMIT, **launch_kwargs)
     server.add_api_route("/healthz", lambda: JSONResponse(health(demo.mvl_store)), methods=["GET"])
     if block:
+        # a stop (a Space's container, a service manager) sends SIGTERM: closed as on Ctrl-C, so the process
+        # exits normally and the open sessions' folders go with it (ui/sessions.py)
+        signal.signal(signal.SIGTERM, _interrupt)
         demo.block_thread()
     return url
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -4,6 +4,7 @@ and from a plain clone whose four files without a public download are absent."""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def test_the_bundle_serves_every_endpoint_with_nothing_beside_it_and_no_network(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MVL_", "XDG_", "HF_", "GRADIO_"))}
     env.update(HOME=str(home), GRADIO_SERVER_PORT=str(port), MVL_EGRESS_LOG=str(log),
                PYTHONPATH=str(Path(__file__).parent))
+    folders_before = set(Path(tempfile.gettempdir()).glob("mvl-*"))
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", "import egress_guard, runpy; runpy.run_path('app.py', "
                                 "run_name='__main__')"], cwd=bundle, env=env, stdout=subprocess.PIPE,
@@ -88,8 +90,10 @@ def test_the_bundle_serves_every_endpoint_with_nothing_beside_it_and_no_network(
         _every_endpoint(url)
         assert httpx.get(url + "healthz", timeout=10).json()["status"] == "ok"
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM, as a Space's container is stopped
         process.wait(timeout=30)
+    # the sessions' folders (album results, exports, examples) went with the stopped server
+    assert set(Path(tempfile.gettempdir()).glob("mvl-*")) <= folders_before
     assert not log.exists() or log.read_text() == "", f"outbound attempts: {log.read_text()}"
     assert not any((home / ".cache" / "mobile-vision-lab").glob("**/*.tflite"))  # files came from the bundle
 

@@ -57,7 +57,11 @@ CALIBRATION_PHOTOS, CHECK_PHOTOS = 128, 200
 POOLS = {"miniplaces": ("places_miniplaces",), "coco_imagenet": ("coco", "imagenet_val1300")}
 SHIPPED_SETS = ("skimage_samples", "skimage_lfw_faces")  # installed with scikit-image, wherever the app is
 CALIBRATION_SETS = (*SHIPPED_SETS, *POOLS)
-CHECK_POOL = {"skimage_samples": "miniplaces", "skimage_lfw_faces": None}  # others: their own pool
+# Where a variant calibrated on the sample photos is checked: a pool its task's figures are never reported on
+# (scene models are measured on MiniPlaces, the other tasks on COCO and ImageNet photos); the bundled faces
+# have no such pool; a pool's own variants are checked on its next photos.
+SAMPLES_CHECK_POOL = {"scene": "coco_imagenet"}  # other tasks: miniplaces
+NO_CHECK_POOL = ("skimage_lfw_faces",)
 
 
 class CalibrationPhotosMissing(ValueError):
@@ -114,15 +118,15 @@ def calibration_photos(name: str) -> list[Image.Image]:
 def has_check_photos(calibration: str) -> bool:
     """Whether a variant calibrated on this set has held-out photos to be checked on, in principle (the faces
     bundled with scikit-image have none)."""
-    return CHECK_POOL.get(calibration, calibration) is not None
+    return calibration not in NO_CHECK_POOL
 
 
-def check_photo_paths(calibration: str) -> list[Path]:
-    """Photos to compare a variant calibrated on `calibration` with its parent: never calibrated on, never
-    the photos its task's figures are reported on."""
+def check_photo_paths(calibration: str, task: str) -> list[Path]:
+    """Photos to compare a variant of a `task` model calibrated on `calibration` with its parent: never
+    calibrated on, never the photos its task's figures are reported on."""
     if not has_check_photos(calibration):
         raise ValueError(f"no held-out photos to check a variant calibrated on {calibration}")
-    pool = CHECK_POOL.get(calibration, calibration)
+    pool = SAMPLES_CHECK_POOL.get(task, "miniplaces") if calibration in SHIPPED_SETS else calibration
     return _pool(pool)[CALIBRATION_PHOTOS:CALIBRATION_PHOTOS + CHECK_PHOTOS]
 
 

@@ -105,7 +105,7 @@ def card_report(hub: ModelHub, card: ModelCard | str, photos: int = REPORT_PHOTO
     """The per-layer report of a catalog int8 static card against its parent, on held-out photos."""
     card = _static_card(hub, card)
     variant, parent = hub.load(card), hub.load(card.derived_from)
-    images = open_photos(check_photo_paths(card.recipe.calibration)[:photos])
+    images = open_photos(check_photo_paths(card.recipe.calibration, card.task)[:photos])
     return layer_report(parent.file.path, variant.file.path, [to_input_tensor(i, parent.card.input) for i in images])
 
 
@@ -124,7 +124,7 @@ class LossSplit:
 def loss_split(hub: ModelHub, card: ModelCard | str) -> LossSplit:
     card = _static_card(hub, card)
     variant, parent = hub.load(card), hub.load(card.derived_from)
-    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration)))
+    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration, card.task)))
     qdq = onnx.load(str(variant.file.path))
     figures = []
     with tempfile.TemporaryDirectory(prefix="mvl-split-") as tmp:
@@ -170,7 +170,7 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
     if card.recipe is None or card.recipe.kind != "int8_static":
         raise ValueError(f"{card.name} is not an int8 static variant")
     parent = hub.load(card.derived_from)
-    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration)))
+    check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration, card.task)))
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos(card.recipe.calibration)]
     timed = to_input_tensor(check.photos[0], parent.card.input)
     steps: list[Step] = []

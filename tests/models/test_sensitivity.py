@@ -23,7 +23,8 @@ def yolox_plain(hub, tmp_path_factory):
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos("miniplaces")[:32]]
     path = tmp_path_factory.mktemp("plain") / "yolox_int8.onnx"
     derive.to_int8_static(parent.file.path, path, calibration)
-    photos = [to_input_tensor(p, parent.card.input) for p in open_photos(check_photo_paths("miniplaces")[:4])]
+    photos = [to_input_tensor(p, parent.card.input)
+              for p in open_photos(check_photo_paths("miniplaces", "object_detection")[:4])]
     return parent, path, layer_report(parent.file.path, path, photos)
 
 
@@ -45,7 +46,8 @@ def test_keeping_the_stem_in_float_restores_the_output(hub, yolox_plain, tmp_pat
     calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos("miniplaces")[:32]]
     mixed = tmp_path / "mixed.onnx"
     derive.to_int8_static(parent.file.path, mixed, calibration, keep_float=STEM)
-    photos = [to_input_tensor(p, parent.card.input) for p in open_photos(check_photo_paths("miniplaces")[:4])]
+    photos = [to_input_tensor(p, parent.card.input)
+              for p in open_photos(check_photo_paths("miniplaces", "object_detection")[:4])]
     report = layer_report(parent.file.path, mixed, photos)
     assert report.output_db > plain.output_db + 3  # measured on these 4 photos: 6.6 dB -> 11.0 dB
     kept = {t.tensor for t in report.tensors}
@@ -63,11 +65,16 @@ def test_keep_float_names_tensors_the_graph_has(hub, tmp_path):
 
 
 def test_check_photos_are_never_calibration_photos_nor_reported_ones():
-    for pool, reported in (("miniplaces", "coco"), ("coco_imagenet", "places_miniplaces")):
-        check, calibrated = check_photo_paths(pool), pool_calibration_paths(pool)
+    for pool, task, reported in (("miniplaces", "object_detection", ("coco", "imagenet_val1300")),
+                                 ("coco_imagenet", "scene", ("places_miniplaces",))):
+        check, calibrated = check_photo_paths(pool, task), pool_calibration_paths(pool)
         assert len(check) == 200 and len(calibrated) == 128
         assert not {str(p) for p in calibrated} & {str(p) for p in check}
-        assert all(reported not in p.parts for p in check + calibrated)
+        assert not any(set(reported) & set(p.parts) for p in check + calibrated)
+    # variants calibrated on the sample photos: checked where their task is never measured
+    for task, reported in (("scene", "places_miniplaces"), ("classification", "imagenet_val1300"),
+                           ("object_detection", "coco")):
+        assert not any(reported in p.parts for p in check_photo_paths("skimage_samples", task))
 
 
 def _run(model: onnx.ModelProto, inputs, as_written: bool = True) -> np.ndarray:

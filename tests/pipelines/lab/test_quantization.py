@@ -34,10 +34,11 @@ def test_the_report_of_a_catalog_card(hub):
 def test_squeezenet_loses_in_its_activations_not_its_weights(hub):
     split = loss_split(hub, "squeezenet1.1_places365.int8_static_onnx")
     assert split.photos == 200 and split.measure == "same top-1 as the parent, %"
-    # measured on its 200 held-out photos: the file 81.5, weights alone 97.0, activations alone 79.5
-    assert split.int8 == pytest.approx(81.5, abs=1.0)
+    # measured on its 200 held-out photos (COCO and ImageNet): the file 86.5, weights alone 97.0, activations
+    # alone 88.0
+    assert split.int8 == pytest.approx(86.5, abs=1.0)
     assert split.weights_alone == pytest.approx(97.0, abs=1.0)
-    assert split.activations_alone == pytest.approx(79.5, abs=1.0)
+    assert split.activations_alone == pytest.approx(88.0, abs=1.0)
 
 
 def test_the_split_in_words():

@@ -117,8 +117,9 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             int8_card = gr.Dropdown(int8_cards(ctx), value=int8_cards(ctx)[0][1], label="int8 static variant")
             report_button = gr.Button("Per-layer report", elem_id="layer-report")
-        if unreported_note(ctx):
-            gr.Markdown(unreported_note(ctx))
+        not_offered = unreported_note(ctx)
+        if not_offered:
+            gr.Markdown(not_offered)
         errors = error_box("models-error")
         layer_summary = gr.Markdown(elem_id="layer-summary")
         layer_plot = gr.LinePlot(x="depth", y="SQNR dB", color="measure", label="SQNR along the graph (0: input)",

@@ -1,6 +1,7 @@
 """Training and evaluating the interest profile's classifiers on labeled photos.
 
     python -m pipelines.album.interest_train train [--eval-dir ../shared/eval]   # writes models/data/interest/model.json
+    python -m pipelines.album.interest_train crossval                              # the close-ups, cross-validated
     python -m pipelines.album.interest_train evaluate LABELED_FOLDER              # labels.csv (filename, category) + images/
 
 The labeled interest set is built from ../shared/eval class by class through the reviewed files in
@@ -17,13 +18,14 @@ import csv
 import hashlib
 import itertools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from pipelines.album.interest import (
     CLASSES,
+    FURTHER_PRECISION_TARGET,
     L2_GRID,
     MIN_VALIDATION_PHOTOS,
     MODEL_JSON,
@@ -110,12 +112,6 @@ def _fit_source(source: str, scores, y, train, validation):
     return fitted[l2], l2
 
 
-def _precision_recall(p: np.ndarray, truth: np.ndarray, threshold: float) -> tuple[float, float, int]:
-    listed = p >= threshold
-    hits = int(np.sum(listed & truth))
-    return (hits / listed.sum() if listed.any() else 1.0), (hits / truth.sum() if truth.any() else 0.0), int(listed.sum())
-
-
 def balanced_accuracy(p: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> float:
     """The seed's accuracy, averaged over every (kind of photo, category) present: the many scene photos of the
     labeled set do not outvote the close-ups of one subject, nor a common category a rare one."""
@@ -124,18 +120,22 @@ def balanced_accuracy(p: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[(kinds == kind) & (y == k)] == k) for kind, k in cells]))
 
 
-def _threshold(p: np.ndarray, truth: np.ndarray) -> float | None:
-    """The lowest score whose listing keeps validation precision at PRECISION_TARGET (None: it cannot)."""
+def _threshold(p: np.ndarray, truth: np.ndarray, kinds: np.ndarray, target: float) -> float | None:
+    """The lowest score whose listing keeps validation precision at target (None: it cannot). Precision is averaged
+    over the kinds of photo listed, as the sources' weights are chosen: the many scene photos do not set the floor
+    for close-ups of one subject, where a category is seen far more surely."""
     for t in sorted(set(np.round(p, 4)) | {0.5}):
         if t <= 0.05:
             continue
-        precision, _, listed = _precision_recall(p, truth, t)
-        if listed and precision >= PRECISION_TARGET:
+        shown = p >= t
+        precision = [np.mean(truth[shown & (kinds == kind)]) for kind in np.unique(kinds[shown])]
+        if precision and np.mean(precision) >= target:
             return float(t)
     return None
 
 
-def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[InterestModel, list[LabeledPhoto], dict]:
+def labeled_scores(eval_dir: Path, hub=None, scores_cache: Path | None = None):
+    """The labeled interest set and every photo's album scores (kept in scores_cache between runs when given)."""
     photos = interest_set(eval_dir)
     if scores_cache and scores_cache.is_file():
         scores = dict(np.load(scores_cache))
@@ -143,9 +143,14 @@ def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[I
         scores = album_scores([p.path for p in photos], hub)
         if scores_cache:
             np.savez(scores_cache, **scores)
+    return photos, scores
+
+
+def fit(scores: dict[str, np.ndarray], photos: list[LabeledPhoto], train_rows: np.ndarray,
+        validation: np.ndarray) -> InterestModel:
+    """The seed's recipe on these rows: each source's classifier on train_rows; the sources' weights, the floor and
+    the thresholds on validation. The returned model has no measured figures yet."""
     y = np.array([CLASSES.index(p.category) for p in photos])
-    split = np.array([p.split for p in photos])
-    train_rows, validation = np.flatnonzero(split == "train"), np.flatnonzero(split == "validation")
     classifiers, l2s = {}, {}
     for source in SOURCES:
         classifiers[source], l2s[source] = _fit_source(source, scores, y, train_rows, validation)
@@ -161,18 +166,43 @@ def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[I
     # the strongest category: one floor for all, set where its listings keep the precision target
     top = fused.argmax(1)
     subject = top < len(SUBJECTS)
-    floor = _threshold(fused[np.arange(len(top)), top][subject], (top == truth)[subject])
+    floor = _threshold(fused[np.arange(len(top)), top][subject], (top == truth)[subject], kinds[subject],
+                       PRECISION_TARGET)
     # a further category: its own threshold, where enough validation photos show it
-    thresholds = {c: _threshold(fused[:, CLASSES.index(c)], truth == CLASSES.index(c))
+    thresholds = {c: _threshold(fused[:, CLASSES.index(c)], truth == CLASSES.index(c), kinds, FURTHER_PRECISION_TARGET)
                   if np.sum(truth == CLASSES.index(c)) >= MIN_VALIDATION_PHOTOS else None for c in SUBJECTS}
-    recipe = {"version": RECIPE_VERSION, "sets": ["imagenet_val1300", "places_miniplaces", "coco"],
-              "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")},
-              "l2": l2s, "precision_target": PRECISION_TARGET, "validation_accuracy": accuracy[best],
-              "cards": _album_cards(hub)}
-    model = InterestModel(classifiers, weights, floor or 0.0, thresholds, {}, recipe)
+    recipe = {"version": RECIPE_VERSION, "l2": l2s, "precision_target": PRECISION_TARGET,
+              "further_precision_target": FURTHER_PRECISION_TARGET, "validation_accuracy": accuracy[best]}
+    return InterestModel(classifiers, weights, floor or 0.0, thresholds, {}, recipe)
+
+
+def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[InterestModel, list[LabeledPhoto], dict]:
+    photos, scores = labeled_scores(eval_dir, hub, scores_cache)
+    split = np.array([p.split for p in photos])
+    model = fit(scores, photos, np.flatnonzero(split == "train"), np.flatnonzero(split == "validation"))
+    recipe = {**model.recipe, "sets": ["imagenet_val1300", "places_miniplaces", "coco"],
+              "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")}, "cards": _album_cards(hub)}
     test = np.flatnonzero(split == "test")
     measured = measure(model, _subset(scores, test), [photos[i].category for i in test])
-    return InterestModel(classifiers, weights, floor or 0.0, thresholds, measured, recipe), photos, scores
+    return replace(model, measured=measured, recipe=recipe), photos, scores
+
+
+def cross_validate(photos: list[LabeledPhoto], scores: dict[str, np.ndarray], dataset: str = "imagenet",
+                   folds: int = 5) -> dict[str, dict]:
+    """Every photo of one labeled set judged by a model that never saw it: that set's photos are dealt into folds
+    (in order), and for each fold the recipe runs on the train and validation photos outside it. For the close-ups
+    of one subject, where the test split holds too few photos of most categories to say anything."""
+    split = np.array([p.split for p in photos])
+    mine = np.flatnonzero([p.dataset == dataset for p in photos])
+    fold = np.full(len(photos), -1)
+    fold[mine] = np.arange(len(mine)) % folds
+    shown = np.zeros((len(photos), len(SUBJECTS)), bool)
+    for k in range(folds):
+        model = fit(scores, photos, np.flatnonzero((split == "train") & (fold != k)),
+                    np.flatnonzero((split == "validation") & (fold != k)))
+        rows = np.flatnonzero(fold == k)
+        shown[rows] = model.listed(_subset(scores, rows))
+    return _figures(shown[mine], np.array([photos[i].category for i in mine]))
 
 
 def _album_cards(hub) -> dict[str, str]:
@@ -184,8 +214,10 @@ def _album_cards(hub) -> dict[str, str]:
 
 def measure(model: InterestModel, scores: dict[str, np.ndarray], categories: list[str]) -> dict[str, dict]:
     """Per category: of its photos, the share listed under it (recall); of those listed, the share right."""
-    shown = model.listed(scores)
-    truth = np.array(categories)
+    return _figures(model.listed(scores), np.array(categories))
+
+
+def _figures(shown: np.ndarray, truth: np.ndarray) -> dict[str, dict]:
     out = {}
     for k, c in enumerate(SUBJECTS):
         hits, listed, positives = int(np.sum(shown[:, k] & (truth == c))), int(shown[:, k].sum()), int(np.sum(truth == c))
@@ -211,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     training.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     training.add_argument("--out", type=Path, default=MODEL_JSON)
     training.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
+    crossing = commands.add_parser("crossval", help="the close-ups of one subject (ImageNet photos), each judged by "
+                                   "a model trained and tuned without it")
+    crossing.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    crossing.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
     evaluating = commands.add_parser("evaluate", help="per-category recall and precision on a labeled folder")
     evaluating.add_argument("folder", type=Path, help="labels.csv (filename, category) and images/")
     args = parser.parse_args(argv)
@@ -221,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{model.recipe['validation_accuracy']:.3f}; photos {model.recipe['photos']}\n")
         print("test photos (never trained or tuned on):\n" + table(model.measured))
         print(f"\nwritten to {args.out}")
+        return 0
+    if args.command == "crossval":
+        photos, scores = labeled_scores(args.eval_dir, scores_cache=args.scores_cache)
+        print("ImageNet photos, 5 folds (each judged by a model that never saw it):\n"
+              + table(cross_validate(photos, scores)))
         return 0
     with (args.folder / "labels.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))

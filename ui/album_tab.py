@@ -49,14 +49,21 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
     return "\n\n".join(lines)
 
 
-def _quality(measured: dict | None) -> str:
-    """How well the models see a category, as measured on labeled photos kept out of training."""
-    if not measured:
-        return "environment or people: read directly"
-    if measured["precision"] is None or measured["recall"] is None:
-        return f"too few labeled photos to measure ({measured['photos']})"
+def _figure(measured: dict | None) -> str:
+    if not measured or measured["precision"] is None or measured["recall"] is None:
+        return f"too few labeled photos ({measured['photos'] if measured else 0})"
     return (f"recall {100 * measured['recall']:.0f} %, precision {100 * measured['precision']:.0f} % "
-            f"({measured['photos']} photos)" + ("; weak: treat with care" if measured["precision"] < 0.6 else ""))
+            f"({measured['photos']} photos)" + (", weak: treat with care" if measured["precision"] < 0.6 else ""))
+
+
+def _quality(category: str) -> str:
+    """How well the models see a category, as measured on labeled photos kept out of training: the held-out mix
+    (mostly scenes) and close-ups of one subject (each judged by a model trained without it)."""
+    model = interest_model()
+    if category not in model.measured:
+        return "environment or people: read directly"
+    return (f"scenes and mixed photos: {_figure(model.measured[category])}; close-ups of one subject: "
+            f"{_figure(model.close_ups.get(category))}")
 
 
 def _when(trip: TripSummary) -> str:
@@ -96,9 +103,8 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
-    measured = interest_model().measured
     profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3),
-                     _quality(measured.get(e.category))] for e in result.profile.entries]
+                     _quality(e.category)] for e in result.profile.entries]
     folder = new_workdir("mvl-album-")
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -142,6 +142,7 @@ class InterestModel:
     thresholds: dict[str, float | None]  # a further category, from its own score on (None: cannot be seen well)
     measured: dict[str, dict]  # per category, on the test photos: precision, recall, photos
     recipe: dict
+    close_ups: dict[str, dict] = field(default_factory=dict)  # the same on close-ups of one subject, cross-validated
 
     def source_probabilities(self, source: str, scores: np.ndarray) -> np.ndarray:
         return self.classifiers[source].probabilities(category_masses(source, scores))
@@ -159,6 +160,7 @@ class InterestModel:
             return np.round(a, 6).tolist()
         return json.dumps({"recipe": self.recipe, "classes": list(CLASSES), "weights": self.weights,
                            "top_floor": self.top_floor, "thresholds": self.thresholds, "measured": self.measured,
+                           "close_ups": self.close_ups,
                            "classifiers": {s: {"slope": round(c.slope, 6), "slopes": rounded(c.slopes),
                                                "biases": rounded(c.biases)} for s, c in self.classifiers.items()}},
                           indent=1)
@@ -170,7 +172,7 @@ class InterestModel:
             raise ValueError("the interest model was trained on other categories: train it again")
         return cls({s: SourceClassifier(c["slope"], np.asarray(c["slopes"]), np.asarray(c["biases"]))
                     for s, c in raw["classifiers"].items()}, raw["weights"], raw["top_floor"], raw["thresholds"],
-                   raw["measured"], raw["recipe"])
+                   raw["measured"], raw["recipe"], raw["close_ups"])
 
 
 @cache

@@ -1,7 +1,6 @@
 """Training and evaluating the interest profile's classifiers on labeled photos.
 
     python -m pipelines.album.interest_train train [--eval-dir ../shared/eval]   # writes models/data/interest/model.json
-    python -m pipelines.album.interest_train crossval                              # the close-ups, cross-validated
     python -m pipelines.album.interest_train evaluate LABELED_FOLDER              # labels.csv (filename, category) + images/
 
 The labeled interest set is built from ../shared/eval class by class through the reviewed files in
@@ -181,10 +180,12 @@ def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[I
     split = np.array([p.split for p in photos])
     model = fit(scores, photos, np.flatnonzero(split == "train"), np.flatnonzero(split == "validation"))
     recipe = {**model.recipe, "sets": ["imagenet_val1300", "places_miniplaces", "coco"],
-              "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")}, "cards": _album_cards(hub)}
+              "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")},
+              "cards": _album_cards(hub)}
     test = np.flatnonzero(split == "test")
     measured = measure(model, _subset(scores, test), [photos[i].category for i in test])
-    return replace(model, measured=measured, recipe=recipe), photos, scores
+    close_ups = cross_validate(photos, scores)
+    return replace(model, measured=measured, recipe=recipe, close_ups=close_ups), photos, scores
 
 
 def cross_validate(photos: list[LabeledPhoto], scores: dict[str, np.ndarray], dataset: str = "imagenet",
@@ -243,10 +244,6 @@ def main(argv: list[str] | None = None) -> int:
     training.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     training.add_argument("--out", type=Path, default=MODEL_JSON)
     training.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
-    crossing = commands.add_parser("crossval", help="the close-ups of one subject (ImageNet photos), each judged by "
-                                   "a model trained and tuned without it")
-    crossing.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
-    crossing.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
     evaluating = commands.add_parser("evaluate", help="per-category recall and precision on a labeled folder")
     evaluating.add_argument("folder", type=Path, help="labels.csv (filename, category) and images/")
     args = parser.parse_args(argv)
@@ -256,12 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"weights {model.weights}; regularisation {model.recipe['l2']}; validation accuracy "
               f"{model.recipe['validation_accuracy']:.3f}; photos {model.recipe['photos']}\n")
         print("test photos (never trained or tuned on):\n" + table(model.measured))
+        print("\nImageNet close-ups, 5 folds (each judged by a model that never saw it):\n" + table(model.close_ups))
         print(f"\nwritten to {args.out}")
-        return 0
-    if args.command == "crossval":
-        photos, scores = labeled_scores(args.eval_dir, scores_cache=args.scores_cache)
-        print("ImageNet photos, 5 folds (each judged by a model that never saw it):\n"
-              + table(cross_validate(photos, scores)))
         return 0
     with (args.folder / "labels.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))

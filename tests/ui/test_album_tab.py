@@ -8,6 +8,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import pipelines.album.ingest as album_module
+from pipelines.album.interest import interest_model
 from tests.helpers import EVAL, write_zip
 
 COCO = sorted((EVAL / "coco" / "images").glob("*.jpg"))
@@ -23,6 +24,10 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     assert "**20 photos" in summary and "no capture time" in summary  # uploads carry no EXIF time here
     assert len(events["data"]) >= 1 and sum(row[3] for row in events["data"]) == 20
     assert all(row[2] >= 2 for row in profile["data"])  # a category needs two photos
+    # how well each learned category is seen: on the held-out mix and on close-ups of one subject
+    learned = [row for row in profile["data"] if row[0] in interest_model().measured]
+    assert learned and all(row[5].startswith("scenes and mixed photos: recall ") and
+                           "; close-ups of one subject: " in row[5] for row in learned)
     category, count = profile["data"][0][0], profile["data"][0][2]
     assert len(client.predict(category, api_name="/photos_behind_category")) == count
     assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album

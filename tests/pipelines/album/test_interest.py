@@ -12,7 +12,6 @@ import pytest
 from pipelines.album.interest import CLASSES, MODEL_JSON, SOURCES, SUBJECTS, class_categories, interest_model
 from pipelines.album.interest_train import (
     album_scores,
-    cross_validate,
     interest_set,
     main as interest_cli,
     measure,
@@ -65,6 +64,7 @@ def test_the_committed_model_is_what_its_recipe_makes(retrained):
     for category in SUBJECTS:
         assert (model.thresholds[category] is None) == (COMMITTED.thresholds[category] is None)
     assert json.loads(json.dumps(model.measured)) == COMMITTED.measured
+    assert json.loads(json.dumps(model.close_ups)) == COMMITTED.close_ups
     assert model.recipe["photos"] == COMMITTED.recipe["photos"] and model.recipe["cards"] == COMMITTED.recipe["cards"]
 
 
@@ -89,8 +89,8 @@ def test_held_out_figures(retrained):
 
 
 def test_close_ups_cross_validated(retrained):
-    _, photos, scores = retrained
-    figures = cross_validate(photos, scores)
+    model, photos, scores = retrained
+    figures = model.close_ups
     assert sum(m["photos"] for m in figures.values()) == sum(p.dataset == "imagenet" and p.category != "none"
                                                              for p in photos)
     right = sum(round(m["precision"] * m["listed"]) for m in figures.values() if m["listed"])

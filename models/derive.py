@@ -67,9 +67,24 @@ def nodes_around(graph: onnx.GraphProto, tensors: Iterable[str]) -> list[str]:
     return names
 
 
-def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep_float: Iterable[str] = ()) -> None:
+def float_source(src: Path, folder: Path, calibration: Callable[[], Iterable[np.ndarray]], equalize: bool) -> Path:
+    """The float graph an int8 static file is quantized from, and so the one its tensors compare with: the parent
+    itself, or (equalize) its copy with activation ranges equalized on the calibration inputs (the same function,
+    channels scaled inside; models/equalize.py)."""
+    if not equalize:
+        return src
+    from models.equalize import equalize as equalized
+
+    path = folder / "equalized.onnx"
+    onnx.save(equalized(onnx.load(str(src)), calibration()), str(path))
+    return path
+
+
+def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep_float: Iterable[str] = (),
+                   equalize: bool = False) -> None:
     """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs;
-    `keep_float` activation tensors (and the nodes around them) stay float.
+    `keep_float` activation tensors (and the nodes around them) stay float; `equalize`: activation ranges
+    equalized across channels first.
 
     uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
     """
@@ -81,7 +96,7 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep
     input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
     _check_finite(src, input_name, tensors)
     with tempfile.TemporaryDirectory(prefix="mvl-quant-") as tmp:
-        prepared = prepare(src, Path(tmp))
+        prepared = prepare(float_source(src, Path(tmp), lambda: tensors, equalize), Path(tmp))
         exclude = nodes_around(onnx.load(str(prepared)).graph, keep_float) if keep_float else []
         try:
             quantize_static(
@@ -127,12 +142,12 @@ def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None
 
 
 def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None,
-           keep_float: Iterable[str] = ()) -> None:
+           keep_float: Iterable[str] = (), equalize: bool = False) -> None:
     if kind == "fp16":
         to_fp16(src, dst)
     elif kind == "int8_dynamic":
         to_int8_dynamic(src, dst)
     elif kind == "int8_static":
-        to_int8_static(src, dst, calibration(), keep_float)
+        to_int8_static(src, dst, calibration(), keep_float, equalize)
     else:
         raise ValueError(f"unknown recipe kind {kind!r}")

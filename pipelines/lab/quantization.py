@@ -38,7 +38,7 @@ from models.catalog import ModelCard
 from models.hub import LoadedModel, ModelHub
 from models.sensitivity import LayerReport, activations_alone, layer_report, weights_alone
 from models.store import ResolvedFile
-from pipelines.common.calibration import calibration_photos, check_photo_paths, open_photos
+from pipelines.common.calibration import calibration_inputs, check_photo_paths, open_photos
 from pipelines.common.preprocess import to_input_tensor
 from pipelines.common.timing import median_ms
 from pipelines.lab.metrics import Box, map50
@@ -101,12 +101,19 @@ def _static_card(hub: ModelHub, card: ModelCard | str) -> ModelCard:
     return card
 
 
+def _float_source(card: ModelCard, parent: LoadedModel, folder: Path) -> Path:
+    """The float graph the card's QDQ file was quantized from: the one whose tensors it is compared with."""
+    return derive.float_source(parent.file.path, folder, calibration_inputs(card), card.recipe.equalize)
+
+
 def card_report(hub: ModelHub, card: ModelCard | str, photos: int = REPORT_PHOTOS) -> LayerReport:
     """The per-layer report of a catalog int8 static card against its parent, on held-out photos."""
     card = _static_card(hub, card)
     variant, parent = hub.load(card), hub.load(card.derived_from)
     images = open_photos(check_photo_paths(card.recipe.calibration, card.task)[:photos])
-    return layer_report(parent.file.path, variant.file.path, [to_input_tensor(i, parent.card.input) for i in images])
+    with tempfile.TemporaryDirectory(prefix="mvl-report-") as tmp:
+        return layer_report(_float_source(card, parent, Path(tmp)), variant.file.path,
+                            [to_input_tensor(i, parent.card.input) for i in images])
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,7 @@ def loss_split(hub: ModelHub, card: ModelCard | str) -> LossSplit:
     qdq = onnx.load(str(variant.file.path))
     figures = []
     with tempfile.TemporaryDirectory(prefix="mvl-split-") as tmp:
-        prepared = onnx.load(str(derive.prepare(parent.file.path, Path(tmp))))
+        prepared = onnx.load(str(derive.prepare(_float_source(card, parent, Path(tmp)), Path(tmp))))
         for i, graph in enumerate((weights_alone(qdq), activations_alone(qdq, prepared))):
             path = Path(tmp) / f"split{i}.onnx"
             onnx.save(graph, str(path))
@@ -171,13 +178,13 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
         raise ValueError(f"{card.name} is not an int8 static variant")
     parent = hub.load(card.derived_from)
     check = Fidelity(parent, open_photos(check_photo_paths(card.recipe.calibration, card.task)))
-    calibration = [to_input_tensor(p, parent.card.input) for p in calibration_photos(card.recipe.calibration)]
+    calibration = calibration_inputs(card)()
     timed = to_input_tensor(check.photos[0], parent.card.input)
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="mvl-mixed-") as tmp:
         def attempt(keep: tuple[str, ...], tried: str) -> tuple[Step, Path]:
             path = Path(tmp) / f"step{len(steps)}.onnx"
-            derive.to_int8_static(parent.file.path, path, calibration, keep)
+            derive.to_int8_static(parent.file.path, path, calibration, keep, card.recipe.equalize)
             variant = _loaded(replace(card, recipe=replace(card.recipe, keep_float=keep)), path)
             step = Step(keep, tried, check(variant), path.stat().st_size / 1e6, inference_ms(variant, timed), True)
             return step, path
@@ -186,8 +193,9 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
         steps.append(step)
         if progress:
             progress(step)
-        report = layer_report(parent.file.path, path, [to_input_tensor(i, parent.card.input)
-                                                       for i in check.photos[:REPORT_PHOTOS]])
+        source = derive.float_source(parent.file.path, Path(tmp), lambda: calibration, card.recipe.equalize)
+        report = layer_report(source, path,
+                              [to_input_tensor(i, parent.card.input) for i in check.photos[:REPORT_PHOTOS]])
         best = step
         for suspect in report.ranked()[:max_steps]:
             if best.fidelity >= check.tolerance:

@@ -102,6 +102,10 @@ sources = [{{ what = "test" }}]
         (lambda t: t + '[[card]]\nname = "m.fp16"\nderived_from = "nope"\n', "derived_from"),
         (lambda t: t + '[[card]]\nname = "m.fp16"\nderived_from = "m.fp32_onnx"\nprecision = "fp16"\nvariant = "x"\n'
          'recipe = { kind = "int8_static" }\n', "calibration"),
+        (lambda t: t + '[[card]]\nname = "m.fp16"\nderived_from = "m.fp32_onnx"\nprecision = "fp16"\nvariant = "x"\n'
+         'recipe = { kind = "fp16", equalize = true }\n', "equalize"),
+        (lambda t: t + '[[card]]\nname = "m.int8"\nderived_from = "m.fp32_onnx"\nprecision = "int8"\nvariant = "x"\n'
+         'recipe = { kind = "int8_static", calibration = "skimage_samples", equalize = "yes" }\n', "equalize"),
         (lambda t: t + t, "twice"),
     ],
 )

@@ -124,11 +124,12 @@ class Recipe:
     calibration: str | None = None  # named photo set, int8_static only
     keep_float: tuple[str, ...] = ()  # int8_static: activation tensors left in float (chosen by measurement)
     equalize: bool = False  # int8_static: activation ranges equalized across channels before quantizing
+    bias_correct: bool = False  # int8_static: biases take back the mean error of the weights' rounding
 
     def as_dict(self) -> dict:
         found = {k: v for k, v in (("kind", self.kind), ("calibration", self.calibration)) if v is not None}
         return (found | ({"keep_float": list(self.keep_float)} if self.keep_float else {})
-                | ({"equalize": True} if self.equalize else {}))
+                | ({"equalize": True} if self.equalize else {}) | ({"bias_correct": True} if self.bias_correct else {}))
 
     def describe(self) -> str:
         """In words, for a card: what was done to the parent's file."""
@@ -137,7 +138,8 @@ class Recipe:
                  "int8_static": f"QDQ int8, per-channel weights, uint8 activations calibrated on {self.calibration}"}
         kept = f"; {len(self.keep_float)} activation tensor(s) kept in float" if self.keep_float else ""
         equalized = "; activation ranges equalized across channels first" if self.equalize else ""
-        return words.get(self.kind, self.kind) + kept + equalized
+        corrected = "; biases corrected for the weights' rounding" if self.bias_correct else ""
+        return words.get(self.kind, self.kind) + kept + equalized + corrected
 
 
 @dataclass(frozen=True)
@@ -381,13 +383,16 @@ def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) ->
         calibration=raw_recipe.get("calibration"),
         keep_float=tuple(raw_recipe.get("keep_float", ())),
         equalize=raw_recipe.get("equalize", False),
+        bias_correct=raw_recipe.get("bias_correct", False),
     )
     if (recipe.kind == "int8_static") != (recipe.calibration is not None):
         raise CatalogError(f"card {name!r}: recipe.calibration is required for int8_static and only there")
     if recipe.keep_float and recipe.kind != "int8_static":
         raise CatalogError(f"card {name!r}: recipe.keep_float is for int8_static only")
-    if recipe.equalize not in (False, True) or (recipe.equalize and recipe.kind != "int8_static"):
-        raise CatalogError(f"card {name!r}: recipe.equalize is true or false, and for int8_static only")
+    for option in ("equalize", "bias_correct"):
+        value = getattr(recipe, option)
+        if not isinstance(value, bool) or (value and recipe.kind != "int8_static"):
+            raise CatalogError(f"card {name!r}: recipe.{option} is true or false, and for int8_static only")
     return ModelCard(
         name=name, task=parent.task, arch=parent.arch, display=parent.display,
         precision=_one_of(_require(entry, "precision", name), PRECISIONS, name, "precision"),

@@ -81,10 +81,11 @@ def float_source(src: Path, folder: Path, calibration: Callable[[], Iterable[np.
 
 
 def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep_float: Iterable[str] = (),
-                   equalize: bool = False) -> None:
+                   equalize: bool = False, bias_correct: bool = False) -> None:
     """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs;
     `keep_float` activation tensors (and the nodes around them) stay float; `equalize`: activation ranges
-    equalized across channels first.
+    equalized across channels first; `bias_correct`: each convolution's bias then takes back the mean error its
+    weights' rounding adds on the calibration inputs.
 
     uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
     """
@@ -112,6 +113,12 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep
             )
         except AssertionError as exc:  # the quantizer asserts on unusable ranges
             raise ValueError(f"calibration failed in the quantizer: {exc}") from exc
+        if bias_correct:
+            from models.bias_correction import correct_biases
+
+            qdq = onnx.load(str(dst))
+            correct_biases(qdq, onnx.load(str(prepared)), tensors)
+            onnx.save(qdq, str(dst))
 
 
 def _at_least_opset_13(src: Path, tmp: Path) -> Path:
@@ -142,12 +149,12 @@ def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None
 
 
 def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None,
-           keep_float: Iterable[str] = (), equalize: bool = False) -> None:
+           keep_float: Iterable[str] = (), equalize: bool = False, bias_correct: bool = False) -> None:
     if kind == "fp16":
         to_fp16(src, dst)
     elif kind == "int8_dynamic":
         to_int8_dynamic(src, dst)
     elif kind == "int8_static":
-        to_int8_static(src, dst, calibration(), keep_float, equalize)
+        to_int8_static(src, dst, calibration(), keep_float, equalize, bias_correct)
     else:
         raise ValueError(f"unknown recipe kind {kind!r}")

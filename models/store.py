@@ -398,7 +398,8 @@ class ModelStore:
         return self._make(target, {"card": card.name, "parent": parent.card.name, "parent_sha256": parent.sha256,
                                    "recipe": card.recipe.as_dict()},
                           lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration,
-                                                     card.recipe.keep_float, card.recipe.equalize),
+                                                     card.recipe.keep_float, card.recipe.equalize,
+                                                     card.recipe.bias_correct),
                           "derived",
                           lambda exc: DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}"))
 

@@ -39,7 +39,7 @@ def test_derived_cards_inherit_the_parent_contract():
     parent = CATALOG[card.derived_from]
     assert card.is_derived and card.sha256 is None
     assert (card.input, card.output, card.labels, card.task) == (parent.input, parent.output, parent.labels, parent.task)
-    assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples"}
+    assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples", "bias_correct": True}
 
 
 def test_class_names_drop_background_and_read_places_paths():
@@ -106,6 +106,8 @@ sources = [{{ what = "test" }}]
          'recipe = { kind = "fp16", equalize = true }\n', "equalize"),
         (lambda t: t + '[[card]]\nname = "m.int8"\nderived_from = "m.fp32_onnx"\nprecision = "int8"\nvariant = "x"\n'
          'recipe = { kind = "int8_static", calibration = "skimage_samples", equalize = "yes" }\n', "equalize"),
+        (lambda t: t + '[[card]]\nname = "m.int8"\nderived_from = "m.fp32_onnx"\nprecision = "int8"\nvariant = "x"\n'
+         'recipe = { kind = "int8_dynamic", bias_correct = true }\n', "bias_correct"),
         (lambda t: t + t, "twice"),
     ],
 )

@@ -16,11 +16,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from models.probe import channel_axes, per_channel
+
 
 def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, inputs: Iterable[np.ndarray]) -> int:
     """Rewrites the int32 biases of qdq's quantized convolutions in place; returns how many were corrected."""
-    import onnxruntime as ort
-
     stored = {t.name: t for t in qdq.graph.initializer}
     float_weights = {t.name: t for t in float_model.graph.initializer}
     writer = {o: n for n in qdq.graph.node for o in n.output}
@@ -35,15 +35,8 @@ def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, inputs: I
     if not convs:
         return 0
     read = sorted({f.input[0] for _, f in convs})
-    probe = onnx.ModelProto()
-    probe.CopyFrom(float_model)
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in read)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    sums, count = {name: 0.0 for name in read}, 0
-    for tensor in inputs:
-        for name, value in zip(read, session.run(read, {float_model.graph.input[0].name: np.asarray(tensor, np.float32)})):
-            sums[name] = sums[name] + value.mean(axis=(0, 2, 3), dtype=np.float64)
-        count += 1
+    means = {name: runs.mean(axis=0) for name, runs in per_channel(
+        float_model, read, inputs, lambda value: value.mean(axis=channel_axes(value), dtype=np.float64)).items()}
     for conv, float_conv in convs:
         weight_node, bias_node = dequantized(conv.input[1]), dequantized(conv.input[2])
         scale = numpy_helper.to_array(stored[weight_node.input[1]]).astype(np.float64)
@@ -54,7 +47,7 @@ def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, inputs: I
         rounded = rounded * scale.reshape(-1, *[1] * (rounded.ndim - 1))
         error = rounded - numpy_helper.to_array(float_weights[float_conv.input[1]]).astype(np.float64)
         groups = next((a.i for a in float_conv.attribute if a.name == "group"), 1) or 1
-        mean = (sums[float_conv.input[0]] / count).reshape(groups, error.shape[1])
+        mean = means[float_conv.input[0]].reshape(groups, error.shape[1])
         mean = mean[np.arange(error.shape[0]) // (error.shape[0] // groups)]  # each output's own input channels
         shift = np.sum(error.sum(axis=tuple(range(2, error.ndim))) * mean, axis=1)
         bias = numpy_helper.to_array(float_weights[float_conv.input[2]]).astype(np.float64) - shift

@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from models.probe import channel_axes, per_channel
+
 # These commute with a positive per-channel scale: f(s x) = s f(x).
 HOMOGENEOUS = {"Relu", "LeakyRelu", "MaxPool"}
 RANGE_FLOOR = 1e-3  # a channel's range counts as at least this share of its site's widest (silent channels)
@@ -91,23 +93,13 @@ def sites(graph: onnx.GraphProto) -> list[Site]:
 
 def equalize(model: onnx.ModelProto, inputs: Iterable[np.ndarray]) -> onnx.ModelProto:
     """A copy of the model with each site's activation channels scaled to one range (measured on the inputs)."""
-    import onnxruntime as ort
-
-    graph = model.graph
-    found = sites(graph)
+    found = sites(model.graph)
     if not found:
         return model
     written = sorted({w.output[0] for site in found for w in site.writers})
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-                              for name in written)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    input_name = graph.input[0].name
-    reach = {name: 0.0 for name in written}
-    for tensor in inputs:
-        for name, value in zip(written, session.run(written, {input_name: np.asarray(tensor, np.float32)})):
-            reach[name] = np.maximum(reach[name], np.abs(value).max(axis=tuple(i for i in range(value.ndim) if i != 1)))
+    reach = {name: runs.max(axis=0) for name, runs in
+             per_channel(model, written, inputs, lambda value: np.abs(value).max(axis=channel_axes(value))).items()}
+    graph = model.graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     changed = {}
     for site in found:

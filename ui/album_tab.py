@@ -10,7 +10,7 @@ import gradio as gr
 from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
 from pipelines.album.events import EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
-from pipelines.album.interest import interest_model
+from pipelines.album.interest import InterestModel, interest_model
 from pipelines.album.ingest import (
     MAX_ALBUM_FILE_BYTES,
     MAX_PHOTOS,
@@ -56,10 +56,9 @@ def _figure(measured: dict | None) -> str:
             f"({measured['photos']} photos)" + (", weak: treat with care" if measured["precision"] < 0.6 else ""))
 
 
-def _quality(category: str) -> str:
+def _quality(model: InterestModel, category: str) -> str:
     """How well the models see a category, as measured on labeled photos kept out of training: the held-out mix
     (mostly scenes) and close-ups of one subject (each judged by a model trained without it)."""
-    model = interest_model()
     if category not in model.measured:
         return "environment or people: read directly"
     return (f"scenes and mixed photos: {_figure(model.measured[category])}; close-ups of one subject: "
@@ -103,8 +102,9 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
+    model = interest_model()
     profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3),
-                     _quality(e.category)] for e in result.profile.entries]
+                     _quality(model, e.category)] for e in result.profile.entries]
     folder = new_workdir("mvl-album-")
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():

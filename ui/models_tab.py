@@ -115,7 +115,8 @@ def build(ctx: AppContext) -> None:
         architecture = gr.Dataframe(first_architecture, headers=ARCHITECTURE_HEADERS, interactive=False, wrap=True)
     with gr.Accordion("Where an int8 static variant loses, layer by layer", open=False):
         with gr.Row():
-            int8_card = gr.Dropdown(int8_cards(ctx), value=int8_cards(ctx)[0][1], label="int8 static variant")
+            offered = int8_cards(ctx)
+            int8_card = gr.Dropdown(offered, value=offered[0][1], label="int8 static variant")
             report_button = gr.Button("Per-layer report", elem_id="layer-report")
         not_offered = unreported_note(ctx)
         if not_offered:

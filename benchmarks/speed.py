@@ -8,9 +8,10 @@
 2. Embeddings (MobileFaceNet fp32, 2 threads): the project's Embedder (all faces in one call) against a bare
    loop of batch-1 ONNX Runtime calls on the same crops (spinning on, ORT's default; and off), and the most two
    cores can do (twice one thread's batch-1 speed), in interleaved rounds with the median of each ratio.
-3. Albums of 12-megapixel phone photos (COCO photos upscaled, as JPEG, as HEIC, and as HEIC with an embedded
-   thumbnail large enough for the models, as some cameras write): photos/s on this machine's cores, steady state
-   (models loaded), with each stage's share.
+3. Albums of 12-megapixel phone photos (COCO photos upscaled, as JPEG, as HEIC of one image and of 512 px tiles,
+   and as HEIC with an embedded thumbnail large enough for the models, as some cameras write): photos/s on this
+   machine's cores, steady state (models loaded), with each stage's share; and a HEIC's decode on one core by
+   FFmpeg (the app's) against libheif.
 4. Fairness: the Photo tab's request alone and while an album runs, p50 and p95 over the same photo.
 """
 
@@ -33,12 +34,14 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pipelines.common.photos as photos  # noqa: E402
 from pipelines.album.analysis import ProcessEngine, ThreadEngine, analyse_album  # noqa: E402
 from pipelines.album.ingest import gather  # noqa: E402
 from pipelines.common.hub import open_hub  # noqa: E402
 from pipelines.common.ops import box_iou  # noqa: E402
 from pipelines.vision.face_detection import DetectorOptions, load_detector  # noqa: E402
 from pipelines.vision.face_embedding import Embedder, align_face  # noqa: E402
+from tests.heic import grid_heic  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 
@@ -235,11 +238,12 @@ def embedding_table(hub, repeats: int, rounds: int = 5) -> None:
           f"{one_call:.2f} ms a face with all {len(crops)} in one call")
 
 
-def phone_album(count: int, heic: bool, thumbnail: int | None = None) -> list[tuple[str, bytes]]:
-    """12 MP photos as JPEG or HEIC; thumbnail: a HEIC with an embedded thumbnail of this box (its main image then
+def phone_album(count: int, layout: str = "jpeg") -> list[tuple[str, bytes]]:
+    """12 MP photos: "jpeg"; "heic", one HEVC image (x265's default preset); "grid", 512 px HEVC tiles under a
+    grid item, as iPhones write them; "thumbnail", a HEIC with an embedded 1008 px thumbnail (its main image
     encoded with x265's fastest preset, since it is never decoded: only the setup gets faster)."""
     sources = sorted((EVAL / "coco" / "images").glob("*.jpg"))
-    if heic:
+    if layout != "jpeg":
         import pillow_heif
 
         pillow_heif.register_heif_opener()
@@ -248,23 +252,49 @@ def phone_album(count: int, heic: bool, thumbnail: int | None = None) -> list[tu
         with Image.open(sources[i % len(sources)]) as image:
             big = image.convert("RGB").resize((4032, 3024), Image.Resampling.BILINEAR)
         buffer = io.BytesIO()
-        if thumbnail:
-            big.info["thumbnails"] = [thumbnail]
+        if layout == "grid":
+            buffer.write(grid_heic(big, preset="medium"))
+        elif layout == "thumbnail":
+            big.info["thumbnails"] = [1008]
             big.save(buffer, "HEIF", quality=85, enc_params={"preset": "ultrafast"})
         else:
-            big.save(buffer, "HEIF" if heic else "JPEG", quality=85)
-        files.append((f"IMG_{i:04d}.{'HEIC' if heic else 'JPG'}", buffer.getvalue()))
+            big.save(buffer, "JPEG" if layout == "jpeg" else "HEIF", quality=85)
+        files.append((f"IMG_{i:04d}.{'JPG' if layout == 'jpeg' else 'HEIC'}", buffer.getvalue()))
     return files
 
 
-def album_table(hub, count: int) -> None:
+def heic_decode_table(albums: list[tuple[str, list[tuple[str, bytes]]]], repeats: int) -> None:
+    """CPU time of one 12 MP HEIC decoded to the album's size: FFmpeg's HEVC decoder on YCbCr planes (the app)
+    against libheif (pillow-heif) decoding RGB at full size and Pillow shrinking it, as before."""
+    print("\n| HEIC read to 800x600, CPU ms a photo (one process) | libheif (pillow-heif) | FFmpeg (PyAV), the app's"
+          " | ratio |")
+    print("|---|---|---|---|")
+    for label, files in albums:
+        cpu = {}
+        for name, decoder in (("libheif", lambda data, size: None), ("ffmpeg", photos.decode_reduced)):
+            saved, photos.decode_reduced = photos.decode_reduced, decoder
+            try:
+                times = []
+                for _ in range(repeats):
+                    for _, data in files[:6]:
+                        start = time.process_time()
+                        photos.read_photo(data, max_shorter_side=600)
+                        times.append(time.process_time() - start)
+            finally:
+                photos.decode_reduced = saved
+            cpu[name] = statistics.median(times) * 1e3
+        print(f"| {label} | {cpu['libheif']:.0f} | {cpu['ffmpeg']:.0f} | {cpu['ffmpeg'] / cpu['libheif']:.2f} |")
+
+
+def album_table(hub, count: int, repeats: int) -> None:
     print(f"\n3. Albums of 12 MP photos (4032x3024), {os.cpu_count()} cores, models loaded (steady state)\n")
+    albums = [("JPEG", phone_album(count, "jpeg")), ("HEIC (one image)", phone_album(max(8, count // 4), "heic")),
+              ("HEIC (512 px tiles, as an iPhone writes)", phone_album(max(8, count // 4), "grid")),
+              ("HEIC with a 1008 px embedded thumbnail", phone_album(max(8, count // 2), "thumbnail"))]
     print("| album | engine | photos/s | decode | scene | imagenet | objects | faces | thumbnail |")
     print("|---|---|---|---|---|---|---|---|---|")
     processes = ProcessEngine(hub.store)
     try:
-        albums = (("JPEG", phone_album(count, False)), ("HEIC", phone_album(max(8, count // 4), True)),
-                  ("HEIC with a 1008 px embedded thumbnail", phone_album(max(8, count // 2), True, 1008)))
         for label, files in albums:
             for name, engine in (("worker processes (the app's)", processes), ("threads (the CLI's)", ThreadEngine(hub))):
                 analyse_album(hub, gather(files[:4]), engine=engine)
@@ -276,6 +306,7 @@ def album_table(hub, count: int) -> None:
                 print(f"| {len(files)} {label} | {name} | {rate:.1f} | {shares} |", flush=True)
     finally:
         processes.close()
+    heic_decode_table(albums[1:3], repeats)
 
 
 def fairness_table(photos: int) -> None:
@@ -339,7 +370,7 @@ def main() -> None:
     hub = open_hub()
     mtcnn_table(hub, args.repeats)
     embedding_table(hub, args.repeats)
-    album_table(hub, args.album_photos)
+    album_table(hub, args.album_photos, args.repeats)
     fairness_table(args.album_photos)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipelines.common.heif import decode_reduced
+
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger phone photos exist, but not as uploads to a demo
 MIN_SIDE = 16
@@ -227,6 +229,7 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None,
     scale = shrink((width, height))
     # the request keeps the aspect, or draft cannot shrink
     wanted = (math.ceil(width * scale), math.ceil(height * scale))
+    pixels = image  # what is decoded; the metadata is always read from image
     if image.format == "JPEG" and scale <= 0.5:
         # the decoder skips detail it would throw away
         image.draft("RGB", wanted)
@@ -236,12 +239,14 @@ def read_photo(source: bytes | str | Path, max_side: int | None = None,
         # that is a scaled copy of the photo (same aspect, rotation and crop), if the camera wrote one
         if image.draft("RGB", wanted):
             notes.append(f"decoded from its embedded {image.size[0]}x{image.size[1]} thumbnail (HEIF)")
+        elif image.mode == "RGB":  # libheif already applied irot and set EXIF's orientation to 1
+            pixels = decode_reduced(data, (max(1, round(width * scale)), max(1, round(height * scale)))) or image
     try:
-        image.load()
+        pixels.load()
         exif = image.getexif()
         orientation = exif.get(EXIF_ORIENTATION, 1)
         capture = read_capture(exif)
-        upright = ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(pixels) if pixels is image else pixels
     except Image.DecompressionBombError:
         raise PhotoError(f"the image is larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels") from None
     except Exception as exc:  # as above: the decoder's own error types vary with the damage

@@ -234,6 +234,38 @@ def _to_rgb(planes: list[np.ndarray], matrix: tuple[float, float], full_range: b
     return np.clip(np.rint(np.stack([red, green, blue], axis=-1)), 0, 255).astype(np.uint8)
 
 
+def _phone_layout(container: _Container, tiles: list[int]) -> tuple[bytes, int]:
+    """The tiles' one HEVC configuration and the quarter turns (anticlockwise) of `irot`; _Unsupported when the
+    primary image is mirrored, cropped, has an alpha plane, or is not 8-bit 4:2:0."""
+    primary = container.primary
+    if {name for name, _, _ in container.properties.get(primary, [])} & {"imir", "clap"}:
+        raise _Unsupported("mirrored or cropped")
+    if any(_is_alpha(container.property(source, "auxC")) for (kind, source), targets
+           in container.references.items() if kind == "auxl" and primary in targets):
+        raise _Unsupported("with an alpha plane")  # depth maps and gain maps beside it do not matter
+    configuration = container.property(tiles[0], "hvcC")
+    if configuration is None or any(container.property(item, "hvcC") != configuration for item in tiles):
+        raise _Unsupported("tiles without one HEVC configuration")
+    if len(configuration) < 23 or configuration[16] & 3 != 1 or configuration[17] & 7 or configuration[18] & 7:
+        raise _Unsupported("not 8-bit 4:2:0")
+    rotation = container.property(primary, "irot")
+    return bytes(configuration), rotation[0] & 3 if rotation else 0
+
+
+def _colour(container: _Container, frame) -> tuple[tuple[float, float], bool]:
+    """The YCbCr matrix and whether the range is full: an nclx colour box says (an ICC profile beside it says what
+    the RGB means), else the HEVC stream's own signalling."""
+    nclx = [box for box in (container.buf[s:e] for name, s, e in container.properties.get(container.primary, [])
+                            if name == "colr") if box[:4] == b"nclx" and len(box) >= 11]
+    if nclx:
+        code, full_range = int.from_bytes(nclx[0][8:10], "big"), bool(nclx[0][10] & 0x80)
+    else:
+        code, full_range = int(frame.colorspace), frame.color_range == 2  # 2: full ("JPEG") range
+    if code not in _MATRICES:
+        raise _Unsupported(f"colour matrix {code}")
+    return _MATRICES[code], full_range
+
+
 def decode_reduced(data: bytes, shown: tuple[int, int]) -> Image.Image | None:
     """The primary image of a phone's HEIC, rotated as its `irot` says and shrunk to `shown` (width, height), as
     libheif would decode it and Pillow shrink it (bilinear); None when the file is not that layout or PyAV is not
@@ -245,23 +277,10 @@ def decode_reduced(data: bytes, shown: tuple[int, int]) -> Image.Image | None:
         return None
     try:
         container = _Container(data)
-        buf = container.buf
         tiles, columns, rows, tile, size = _layout(container)
-        primary = container.primary
-        if {name for name, _, _ in container.properties.get(primary, [])} & {"imir", "clap"}:
-            raise _Unsupported("mirrored or cropped")
-        if any(_is_alpha(container.property(source, "auxC")) for (kind, source), targets
-               in container.references.items() if kind == "auxl" and primary in targets):
-            raise _Unsupported("with an alpha plane")  # depth maps and gain maps beside it do not matter
-        configuration = container.property(tiles[0], "hvcC")
-        if configuration is None or any(container.property(item, "hvcC") != configuration for item in tiles):
-            raise _Unsupported("tiles without one HEVC configuration")
-        if len(configuration) < 23 or configuration[16] & 3 != 1 or configuration[17] & 7 or configuration[18] & 7:
-            raise _Unsupported("not 8-bit 4:2:0")
-        rotation = container.property(primary, "irot")
-        turns = rotation[0] & 3 if rotation else 0  # quarter turns anticlockwise
+        configuration, turns = _phone_layout(container, tiles)
         decoder = av.CodecContext.create("hevc", "r")
-        decoder.extradata = bytes(configuration)
+        decoder.extradata = configuration
         decoder.thread_count = 1  # album photos already run one per core
         frames = []
         for packet in [av.Packet(container.data(item)) for item in tiles] + [None]:
@@ -272,20 +291,12 @@ def decode_reduced(data: bytes, shown: tuple[int, int]) -> Image.Image | None:
         if len(frames) != len(tiles):
             raise _Unsupported("tiles that did not decode")
         planes = _ycbcr_planes(frames, columns, rows, tile, size)
-        # an nclx colour box says how to read YCbCr (an ICC profile beside it says what the RGB means)
-        nclx = [buf[s:e] for name, s, e in container.properties.get(primary, [])
-                if name == "colr" and buf[s:s + 4] == b"nclx" and e - s >= 11]
-        if nclx:
-            matrix_code, full_range = int.from_bytes(nclx[0][8:10], "big"), bool(nclx[0][10] & 0x80)
-        else:  # the HEVC stream's own signalling
-            matrix_code, full_range = int(frames[0].colorspace), frames[0].color_range == 2
-        if matrix_code not in _MATRICES:
-            raise _Unsupported(f"colour matrix {matrix_code}")
+        matrix, full_range = _colour(container, frames[0])
     except (_Unsupported, av.FFmpegError, IndexError, ValueError, struct.error):
         return None
     stored = shown if turns % 2 == 0 else (shown[1], shown[0])
     reduced = [np.asarray(Image.fromarray(plane).resize(stored, Image.Resampling.BILINEAR)) for plane in planes]
-    image = Image.fromarray(_to_rgb(reduced, _MATRICES[matrix_code], full_range))
+    image = Image.fromarray(_to_rgb(reduced, matrix, full_range))
     if turns:
         image = image.transpose((None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
                                  Image.Transpose.ROTATE_270)[turns])

@@ -1,8 +1,9 @@
 """A phone's HEIC photo decoded by FFmpeg's HEVC decoder and reduced on its YCbCr planes.
 
 HEVC cannot decode at a reduced size, so a 12 MP HEIC costs a full decode however small the photo is needed:
-libheif's libde265 (pillow-heif) takes about 370 ms and its RGB conversion 60 ms more on this CPU; FFmpeg's
-decoder (PyAV) about 280 ms, and the planes are shrunk before they become RGB. Only the layout phones write is
+through pillow-heif, libheif's libde265 and its RGB conversion take about 370 ms on this CPU and Pillow's copies of
+the 12 MP result 60 ms more; FFmpeg's decoder (PyAV) takes about 280 ms, and the planes are shrunk before they
+become RGB (0.60-0.68x the CPU time in all, `benchmarks/speed.py`). Only the layout phones write is
 handled here: a primary image that is one HEVC image or a grid of HEVC tiles, 8-bit 4:2:0, at most rotated by
 `irot`. Anything else (mirroring, cropping, alpha, 10 bits, AVIF, ...) returns None and libheif decodes it.
 """

@@ -177,6 +177,8 @@ def _layout(container: _Container) -> tuple[list[int], int, int, tuple[int, int]
     kind = container.types.get(primary)
     if kind == "hvc1":
         size = _size(container, primary)
+        if size[0] % 2 or size[1] % 2:  # its chroma planes are rounded up, which _ycbcr_planes does not do
+            raise _Unsupported("an odd side")
         return [primary], 1, 1, size, size
     if kind != "grid":
         raise _Unsupported(f"primary item of type {kind}")

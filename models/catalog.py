@@ -125,11 +125,13 @@ class Recipe:
     keep_float: tuple[str, ...] = ()  # int8_static: activation tensors left in float (chosen by measurement)
     equalize: bool = False  # int8_static: activation ranges equalized across channels before quantizing
     bias_correct: bool = False  # int8_static: biases take back the mean error of the weights' rounding
+    fine_tune: str | None = None  # int8_static: named photo set its weights then learn on (models/fine_tune.py)
 
     def as_dict(self) -> dict:
         found = {k: v for k, v in (("kind", self.kind), ("calibration", self.calibration)) if v is not None}
         return (found | ({"keep_float": list(self.keep_float)} if self.keep_float else {})
-                | ({"equalize": True} if self.equalize else {}) | ({"bias_correct": True} if self.bias_correct else {}))
+                | ({"equalize": True} if self.equalize else {}) | ({"bias_correct": True} if self.bias_correct else {})
+                | ({"fine_tune": self.fine_tune} if self.fine_tune else {}))
 
     def describe(self) -> str:
         """In words, for a card: what was done to the parent's file."""
@@ -139,7 +141,8 @@ class Recipe:
         kept = f"; {len(self.keep_float)} activation tensor(s) kept in float" if self.keep_float else ""
         equalized = "; activation ranges equalized across channels first" if self.equalize else ""
         corrected = "; biases corrected for the weights' rounding" if self.bias_correct else ""
-        return words.get(self.kind, self.kind) + kept + equalized + corrected
+        tuned = f"; weights fine-tuned to fp32's outputs on {self.fine_tune}" if self.fine_tune else ""
+        return words.get(self.kind, self.kind) + kept + equalized + corrected + tuned
 
 
 @dataclass(frozen=True)
@@ -384,11 +387,14 @@ def _derived_card(entry: dict, parent: ModelCard, rows: list[dict[str, str]]) ->
         keep_float=tuple(raw_recipe.get("keep_float", ())),
         equalize=raw_recipe.get("equalize", False),
         bias_correct=raw_recipe.get("bias_correct", False),
+        fine_tune=raw_recipe.get("fine_tune"),
     )
     if (recipe.kind == "int8_static") != (recipe.calibration is not None):
         raise CatalogError(f"card {name!r}: recipe.calibration is required for int8_static and only there")
     if recipe.keep_float and recipe.kind != "int8_static":
         raise CatalogError(f"card {name!r}: recipe.keep_float is for int8_static only")
+    if recipe.fine_tune is not None and (not isinstance(recipe.fine_tune, str) or recipe.kind != "int8_static"):
+        raise CatalogError(f"card {name!r}: recipe.fine_tune names a photo set, for int8_static only")
     for option in ("equalize", "bias_correct"):
         value = getattr(recipe, option)
         if not isinstance(value, bool) or (value and recipe.kind != "int8_static"):

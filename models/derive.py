@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+# An augmented batch of input tensors, drawn with the generator: (size, *input shape).
+Batches = Callable[[np.random.Generator, int], np.ndarray]
+
 # Bump when a recipe's code changes what it writes, so cached files of the old code are not reused.
 RECIPE_VERSION = 2  # 2: calibration tensors of BGR cards with a mean were made wrong by version 1
 
@@ -81,11 +84,12 @@ def float_source(src: Path, folder: Path, calibration: Callable[[], Iterable[np.
 
 
 def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep_float: Iterable[str] = (),
-                   equalize: bool = False, bias_correct: bool = False) -> None:
+                   equalize: bool = False, bias_correct: bool = False, fine_tune: Batches | None = None) -> None:
     """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs;
     `keep_float` activation tensors (and the nodes around them) stay float; `equalize`: activation ranges
     equalized across channels first; `bias_correct`: each convolution's bias then takes back the mean error its
-    weights' rounding adds on the calibration inputs.
+    weights' rounding adds on the calibration inputs; `fine_tune`: the int8 weights and biases then learn the
+    float graph's outputs on these batches (models/fine_tune.py).
 
     uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
     """
@@ -113,11 +117,16 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep
             )
         except AssertionError as exc:  # the quantizer asserts on unusable ranges
             raise ValueError(f"calibration failed in the quantizer: {exc}") from exc
-        if bias_correct:
-            from models.bias_correction import correct_biases
+        if bias_correct or fine_tune:
+            qdq, float_model = onnx.load(str(dst)), onnx.load(str(prepared))
+            if bias_correct:
+                from models.bias_correction import correct_biases
 
-            qdq = onnx.load(str(dst))
-            correct_biases(qdq, onnx.load(str(prepared)), tensors)
+                correct_biases(qdq, float_model, tensors)
+            if fine_tune:
+                from models.fine_tune import fine_tune as fine_tuned
+
+                fine_tuned(qdq, float_model, fine_tune)
             onnx.save(qdq, str(dst))
 
 
@@ -149,12 +158,13 @@ def _check_finite(src: Path, input_name: str, tensors: list[np.ndarray]) -> None
 
 
 def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None,
-           keep_float: Iterable[str] = (), equalize: bool = False, bias_correct: bool = False) -> None:
+           keep_float: Iterable[str] = (), equalize: bool = False, bias_correct: bool = False,
+           fine_tune: Batches | None = None) -> None:
     if kind == "fp16":
         to_fp16(src, dst)
     elif kind == "int8_dynamic":
         to_int8_dynamic(src, dst)
     elif kind == "int8_static":
-        to_int8_static(src, dst, calibration(), keep_float, equalize, bias_correct)
+        to_int8_static(src, dst, calibration(), keep_float, equalize, bias_correct, fine_tune)
     else:
         raise ValueError(f"unknown recipe kind {kind!r}")

@@ -22,16 +22,23 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from models import derive
+from models import derive, fine_tune
 from models.catalog import Catalog, ModelCard, RebuildSource, default_catalog
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 CHUNK = 1 << 20
 
-CalibrationInputs = Callable[[], Iterable[np.ndarray]]
+class CalibrationInputs(Protocol):
+    """What an int8 static derivation is given, made by the card's own preprocessing: the calibration inputs, and
+    (for a recipe that fine-tunes) augmented batches drawn from its fine-tuning photos."""
+
+    def __call__(self) -> Iterable[np.ndarray]: ...
+
+    def batch(self, rng: np.random.Generator, size: int) -> np.ndarray: ...
 
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "files"  # where a Space bundle puts the model files
@@ -162,10 +169,17 @@ class ModelStore:
         if card.is_derived:
             parent = self.availability(card.derived_from)
             calibration = card.recipe.calibration
-            if parent.available and calibration and not self.calibration_available(calibration) \
-                    and not self._made_copies(card):
-                return Availability(False, f"derived from {card.derived_from}, but its calibration photos "
-                                           f"({calibration}) are not on this server and no copy of its file is")
+            if parent.available and calibration and not self._made_copies(card):
+                if not self.calibration_available(calibration):
+                    return Availability(False, f"derived from {card.derived_from}, but its calibration photos "
+                                               f"({calibration}) are not on this server and no copy of its file is")
+                tuned = card.recipe.fine_tune
+                if tuned and not self.calibration_available(tuned):
+                    return Availability(False, f"derived from {card.derived_from}, but the photos it is fine-tuned "
+                                               f"on ({tuned}) are not on this server and no copy of its file is")
+                if tuned and not fine_tune.torch_available():
+                    return Availability(False, f"derived from {card.derived_from} and fine-tuned with PyTorch, which "
+                                               "is not installed here, and no copy of its file is")
             return Availability(parent.available, f"derived from {card.derived_from}; " + parent.how)
         if any(path.is_file() for path in self.local_paths(card)):
             return Availability(True, "file here")
@@ -399,7 +413,8 @@ class ModelStore:
                                    "recipe": card.recipe.as_dict()},
                           lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration,
                                                      card.recipe.keep_float, card.recipe.equalize,
-                                                     card.recipe.bias_correct),
+                                                     card.recipe.bias_correct,
+                                                     calibration.batch if card.recipe.fine_tune else None),
                           "derived",
                           lambda exc: DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}"))
 

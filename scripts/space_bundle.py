@@ -8,8 +8,8 @@ Model files are copied through the store (sha256 checked) into models/files/, wh
 default. Files whose license is unclear are left out unless --include-unclear is given (the Space's README
 then says which are in it and that they are for a demo only). Files the builder does not have are left to
 the Space: it downloads them from their pinned source, or rebuilds them from public weights, on first use.
-int8 static variants calibrated on labeled photos the Space does not have are derived here and bundled under
-models/files/derived/ (with their record); the others the Space derives itself on first use.
+int8 static variants calibrated or fine-tuned on labeled photos the Space does not have are derived here and
+bundled under models/files/derived/ (with their record); the others the Space derives itself on first use.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def copy_derived(card: ModelCard, store: ModelStore, files: Path) -> Bundled:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(resolved.path, target)
     shutil.copyfile(resolved.path.with_suffix(".json"), target.with_suffix(".json"))
-    return Bundled(card, "bundled (derived here: its calibration photos are not in the Space)", target.stat().st_size)
+    why = "fine-tuning photos" if card.recipe.fine_tune else "calibration photos"
+    return Bundled(card, f"bundled (derived here: its {why} are not in the Space)", target.stat().st_size)
 
 
 def copy_models(store: ModelStore, out: Path, include_unclear: bool) -> list[Bundled]:
@@ -75,8 +76,8 @@ def copy_models(store: ModelStore, out: Path, include_unclear: bool) -> list[Bun
     for card in store.catalog:
         if card.is_derived:
             parent_left_out = unclear(store.catalog[card.derived_from]) and not include_unclear
-            calibration = card.recipe.calibration
-            if calibration and calibration not in SHIPPED_SETS and not parent_left_out:
+            calibration, tuned = card.recipe.calibration, card.recipe.fine_tune
+            if calibration and (calibration not in SHIPPED_SETS or tuned) and not parent_left_out:
                 results.append(copy_derived(card, store, files))
             continue
         if unclear(card) and not include_unclear:

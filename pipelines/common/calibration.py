@@ -5,13 +5,13 @@ The task-like sets come from the labeled photos (pipelines/common/eval_sets.py),
 task's own figures are never reported on: detectors and classifiers calibrate on MiniPlaces scenes (their
 figures: COCO and ImageNet), the scene model on COCO and ImageNet photos (its figures: MiniPlaces). Each pool
 is ordered by a hash of the file names; its first CALIBRATION_PHOTOS calibrate, the next CHECK_PHOTOS are
-held out to check a variant against its parent (never used to calibrate). Where the photos are not on a
-server, a variant calibrated on them is available only if its file is (a Space bundles it)."""
+held out to check a variant against its parent (never used to calibrate); a recipe that fine-tunes learns on the
+rest of a pool (models/fine_tune.py). Where the photos are not on a server, a variant calibrated or fine-tuned on
+them is available only if its file is (a Space bundles it)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +130,44 @@ def check_photo_paths(calibration: str, task: str) -> list[Path]:
     return _pool(pool)[CALIBRATION_PHOTOS:CALIBRATION_PHOTOS + CHECK_PHOTOS]
 
 
-def calibration_inputs(card: ModelCard) -> Callable[[], list[np.ndarray]]:
-    """What the store calls, only when it must derive the card's int8 static file."""
+def fine_tuning_paths(name: str) -> list[Path]:
+    """The photos a recipe fine-tunes on: a pool's, except the ones held out to check variants against parents."""
+    if name not in POOLS:
+        raise ValueError(f"unknown fine-tuning photo set {name!r}; known: {', '.join(POOLS)}")
+    pool = _pool(name)
+    return pool[:CALIBRATION_PHOTOS] + pool[CALIBRATION_PHOTOS + CHECK_PHOTOS:]
 
-    def inputs() -> list[np.ndarray]:
-        return [to_input_tensor(photo, card.input) for photo in calibration_photos(card.recipe.calibration)]
 
-    return inputs
+def random_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A random crop of 35-100 % of the photo's area, aspect ratio 3:4 to 4:3, mirrored half the time."""
+    width, height = image.size
+    area, aspect = rng.uniform(0.35, 1.0), np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    w = min(width, max(1, round(width * np.sqrt(area * aspect))))
+    h = min(height, max(1, round(height * np.sqrt(area / aspect))))
+    x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    view = image.crop((x, y, x + w, y + h))
+    return view.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else view
+
+
+class CardCalibration:
+    """What the store calls, only when it must derive the card's int8 static file: the calibration inputs, and
+    for a recipe that fine-tunes, batches of random views of its fine-tuning photos (read once, when first drawn)."""
+
+    def __init__(self, card: ModelCard):
+        self.card = card
+        self._photos: list[Image.Image] | None = None
+
+    def __call__(self) -> list[np.ndarray]:
+        return [to_input_tensor(photo, self.card.input) for photo in calibration_photos(self.card.recipe.calibration)]
+
+    def batch(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self._photos is None:
+            if not self.card.recipe.fine_tune:
+                raise ValueError(f"{self.card.name} is not fine-tuned")
+            self._photos = open_photos(fine_tuning_paths(self.card.recipe.fine_tune))
+        picks = rng.integers(0, len(self._photos), size)
+        return np.concatenate([to_input_tensor(random_view(self._photos[i], rng), self.card.input) for i in picks])
+
+
+def calibration_inputs(card: ModelCard) -> CardCalibration:
+    return CardCalibration(card)

@@ -184,6 +184,7 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
     with tempfile.TemporaryDirectory(prefix="mvl-mixed-") as tmp:
         def attempt(keep: tuple[str, ...], tried: str) -> tuple[Step, Path]:
             path = Path(tmp) / f"step{len(steps)}.onnx"
+            # without the recipe's fine-tuning, if any: minutes a step
             derive.to_int8_static(parent.file.path, path, calibration, keep, card.recipe.equalize,
                                   card.recipe.bias_correct)
             variant = _loaded(replace(card, recipe=replace(card.recipe, keep_float=keep)), path)

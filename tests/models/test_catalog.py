@@ -40,6 +40,8 @@ def test_derived_cards_inherit_the_parent_contract():
     assert card.is_derived and card.sha256 is None
     assert (card.input, card.output, card.labels, card.task) == (parent.input, parent.output, parent.labels, parent.task)
     assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples", "bias_correct": True}
+    tuned = CATALOG["squeezenet1.1_places365.int8_static_onnx"].recipe
+    assert tuned.as_dict()["fine_tune"] == "coco_imagenet" and "fine-tuned to fp32's outputs" in tuned.describe()
 
 
 def test_class_names_drop_background_and_read_places_paths():
@@ -108,6 +110,8 @@ sources = [{{ what = "test" }}]
          'recipe = { kind = "int8_static", calibration = "skimage_samples", equalize = "yes" }\n', "equalize"),
         (lambda t: t + '[[card]]\nname = "m.int8"\nderived_from = "m.fp32_onnx"\nprecision = "int8"\nvariant = "x"\n'
          'recipe = { kind = "int8_dynamic", bias_correct = true }\n', "bias_correct"),
+        (lambda t: t + '[[card]]\nname = "m.int8"\nderived_from = "m.fp32_onnx"\nprecision = "int8"\nvariant = "x"\n'
+         'recipe = { kind = "int8_dynamic", fine_tune = "coco_imagenet" }\n', "fine_tune"),
         (lambda t: t + t, "twice"),
     ],
 )

@@ -162,3 +162,18 @@ def test_from_env_reads_model_dirs_and_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("MVL_OFFLINE", "1")
     store = ModelStore.from_env()
     assert store.model_dirs == (tmp_path / "a", tmp_path / "b") and not store.allow_download
+
+
+def test_a_fine_tuned_variant_without_its_photos_or_pytorch_is_unavailable_and_says_why(tmp_path, monkeypatch):
+    from models import fine_tune
+
+    card = "squeezenet1.1_places365.int8_static_onnx"
+    store = ModelStore(MODEL_DIRS, cache_dir=tmp_path / "cache", allow_download=False)
+    store.calibration_available = lambda name: name != "coco_imagenet"
+    availability = store.availability(card)
+    assert not availability.available and "fine-tuned on (coco_imagenet)" in availability.how
+    store.calibration_available = lambda name: True
+    assert store.availability(card).available
+    monkeypatch.setattr(fine_tune, "torch_available", lambda: False)
+    availability = store.availability(card)
+    assert not availability.available and "PyTorch, which is not installed here" in availability.how

@@ -88,8 +88,8 @@ def to_int8_static(src: Path, dst: Path, calibration: Iterable[np.ndarray], keep
     """QDQ graph, per-channel int8 weights, uint8 activations with ranges from the calibration inputs;
     `keep_float` activation tensors (and the nodes around them) stay float; `equalize`: activation ranges
     equalized across channels first; `bias_correct`: each convolution's bias then takes back the mean error its
-    weights' rounding adds on the calibration inputs; `fine_tune`: the int8 weights and biases then learn the
-    float graph's outputs on these batches (models/fine_tune.py).
+    weights' rounding adds on the calibration inputs; `fine_tune`: its int8 weights, biases and activation scales
+    then learn the float graph's outputs on these batches (models/fine_tune.py).
 
     uint8 activations with int8 weights is the pairing ORT's x86 kernels run fast.
     """

@@ -32,6 +32,7 @@ from models.catalog import Catalog, ModelCard, RebuildSource, default_catalog
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 CHUNK = 1 << 20
 
+
 class CalibrationInputs(Protocol):
     """What an int8 static derivation is given, made by the card's own preprocessing: the calibration inputs, and
     (for a recipe that fine-tunes) augmented batches drawn from its fine-tuning photos."""

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from models.probe import channel_axes, per_channel
+from models.probe import attribute, channel_axes, per_channel
 
 
 def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, inputs: Iterable[np.ndarray]) -> int:
@@ -46,7 +46,7 @@ def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, inputs: I
             rounded = rounded - zero.reshape(-1, *[1] * (rounded.ndim - 1)) if zero.ndim else rounded - zero
         rounded = rounded * scale.reshape(-1, *[1] * (rounded.ndim - 1))
         error = rounded - numpy_helper.to_array(float_weights[float_conv.input[1]]).astype(np.float64)
-        groups = next((a.i for a in float_conv.attribute if a.name == "group"), 1) or 1
+        groups = attribute(float_conv, "group", 1) or 1
         mean = means[float_conv.input[0]].reshape(groups, error.shape[1])
         mean = mean[np.arange(error.shape[0]) // (error.shape[0] // groups)]  # each output's own input channels
         shift = np.sum(error.sum(axis=tuple(range(2, error.ndim))) * mean, axis=1)

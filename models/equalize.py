@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from models.probe import channel_axes, per_channel
+from models.probe import attribute, channel_axes, per_channel
 
 # These commute with a positive per-channel scale: f(s x) = s f(x).
 HOMOGENEOUS = {"Relu", "LeakyRelu", "MaxPool"}
@@ -34,10 +34,6 @@ class Site:
     readers: tuple[onnx.NodeProto, ...]
 
 
-def _attribute(node: onnx.NodeProto, name: str, default):
-    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-
-
 def sites(graph: onnx.GraphProto) -> list[Site]:
     """Every place in the graph where the equalization is exact."""
     writer = {o: n for n in graph.node for o in n.output}
@@ -49,7 +45,7 @@ def sites(graph: onnx.GraphProto) -> list[Site]:
     outputs = {o.name for o in graph.output}
 
     def is_conv(node: onnx.NodeProto) -> bool:
-        return node.op_type == "Conv" and _attribute(node, "group", 1) == 1 and node.input[1] in weights \
+        return node.op_type == "Conv" and attribute(node, "group", 1) == 1 and node.input[1] in weights \
             and (len(node.input) < 3 or node.input[2] in weights)
 
     def trace(tensor: str, path: list[str]) -> list[onnx.NodeProto] | None:
@@ -62,7 +58,7 @@ def sites(graph: onnx.GraphProto) -> list[Site]:
             return [node]
         if node.op_type in HOMOGENEOUS:
             return trace(node.input[0], path)
-        if node.op_type == "Concat" and _attribute(node, "axis", 0) == 1:
+        if node.op_type == "Concat" and attribute(node, "axis", 0) == 1:
             found = [trace(name, path) for name in node.input]
             return None if any(f is None for f in found) else [c for f in found for c in f]
         return None

@@ -25,6 +25,7 @@ import onnx
 from onnx import numpy_helper
 
 from models.derive import Batches
+from models.probe import attribute
 
 STEPS = 250
 BATCH = 32
@@ -44,10 +45,6 @@ def torch_available() -> bool:
     return find_spec("torch") is not None
 
 
-def _attribute(node: onnx.NodeProto, name: str, default=None):
-    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-
-
 class _Graph:
     """A QDQ graph run in PyTorch as ONNX Runtime runs it, up to the logits; learnable: the int8 weights (in units of
     their step), the float biases and each activation scale (as a logarithm)."""
@@ -62,7 +59,8 @@ class _Graph:
         self.graph = qdq.graph
         self.constants = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
         self.writer = {o: n for n in qdq.graph.node for o in n.output}
-        self.convs: dict[str, tuple[onnx.NodeProto, onnx.NodeProto | None]] = {}
+        # each convolution's input, weight and bias DequantizeLinear nodes
+        self.convs: dict[str, tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto | None]] = {}
         self.steps, self.biases, self.step_size = {}, {}, {}
         for node in qdq.graph.node:
             if node.op_type != "Conv":
@@ -75,7 +73,7 @@ class _Graph:
                 raise ValueError(f"convolution {node.name} is not quantized: nothing to fine-tune")
             if bias is not None and bias.op_type != "DequantizeLinear":
                 raise ValueError(f"convolution {node.name} has no int32 bias to fine-tune")
-            self.convs[node.name] = (weight, bias)
+            self.convs[node.name] = (reads, weight, bias)
             steps = self.constants[weight.input[0]].astype(np.float32)
             scale = self.constants[weight.input[1]].astype(np.float32)
             self.step_size[node.name] = torch.tensor(scale.reshape((-1,) + (1,) * (steps.ndim - 1)))
@@ -154,33 +152,33 @@ class _Graph:
                     self.steps[node.name] * step, step.reshape(-1), torch.zeros(len(step), dtype=torch.int32),
                     0, -127, 127)
                 bias = self.biases.get(node.name)
-                pads = _attribute(node, "pads", [0, 0, 0, 0])
+                pads = attribute(node, "pads", [0, 0, 0, 0])
                 if pads[:2] != pads[2:]:
                     raise ValueError(f"convolution {node.name} has asymmetric padding")
-                values[out] = F.conv2d(values[node.input[0]], weight, bias, _attribute(node, "strides", [1, 1]),
-                                       tuple(pads[:2]), _attribute(node, "dilations", [1, 1]),
-                                       _attribute(node, "group", 1))
+                values[out] = F.conv2d(values[node.input[0]], weight, bias, attribute(node, "strides", [1, 1]),
+                                       tuple(pads[:2]), attribute(node, "dilations", [1, 1]),
+                                       attribute(node, "group", 1))
             elif op == "Relu":
                 values[out] = F.relu(values[node.input[0]])
             elif op == "LeakyRelu":
-                values[out] = F.leaky_relu(values[node.input[0]], _attribute(node, "alpha", 0.01))
+                values[out] = F.leaky_relu(values[node.input[0]], attribute(node, "alpha", 0.01))
             elif op == "MaxPool":
-                if any(_attribute(node, "pads", [0])):
+                if any(attribute(node, "pads", [0])):
                     raise ValueError(f"max pooling {node.name} is padded")
-                values[out] = F.max_pool2d(values[node.input[0]], _attribute(node, "kernel_shape"),
-                                           _attribute(node, "strides"),
-                                           ceil_mode=bool(_attribute(node, "ceil_mode", 0)))
+                values[out] = F.max_pool2d(values[node.input[0]], attribute(node, "kernel_shape"),
+                                           attribute(node, "strides"),
+                                           ceil_mode=bool(attribute(node, "ceil_mode", 0)))
             elif op == "Concat":
-                values[out] = torch.cat([values[name] for name in node.input], _attribute(node, "axis"))
+                values[out] = torch.cat([values[name] for name in node.input], attribute(node, "axis"))
             elif op == "ReduceMean":
-                values[out] = values[node.input[0]].mean(dim=tuple(_attribute(node, "axes")),
-                                                         keepdim=bool(_attribute(node, "keepdims", 1)))
+                values[out] = values[node.input[0]].mean(dim=tuple(attribute(node, "axes")),
+                                                         keepdim=bool(attribute(node, "keepdims", 1)))
             elif op == "GlobalAveragePool":
                 values[out] = values[node.input[0]].mean(dim=(2, 3), keepdim=True)
             elif op == "Flatten":
-                values[out] = torch.flatten(values[node.input[0]], _attribute(node, "axis", 1))
+                values[out] = torch.flatten(values[node.input[0]], attribute(node, "axis", 1))
             elif op == "Softmax":
-                values[out] = torch.softmax(values[node.input[0]], _attribute(node, "axis", -1))
+                values[out] = torch.softmax(values[node.input[0]], attribute(node, "axis", -1))
             else:  # Sub, Div, Add, Mul
                 a, b = get(node.input[0]), get(node.input[1])
                 values[out] = {"Sub": torch.sub, "Div": torch.div, "Add": torch.add, "Mul": torch.mul}[op](a, b)
@@ -197,13 +195,12 @@ class _Graph:
         for name in self.scale_group:
             value = np.asarray(self.scale(name).item(), np.float32)
             stored[name].CopyFrom(numpy_helper.from_array(value, name))
-        for name, (weight, bias) in self.convs.items():
+        for name, (reads, weight, bias) in self.convs.items():
             steps = torch.clamp(torch.round(self.steps[name]), -127, 127).detach().numpy().astype(np.int8)
             stored[weight.input[0]].CopyFrom(numpy_helper.from_array(steps, weight.input[0]))
             if bias is None:
                 continue
-            conv = next(n for n in self.graph.node if n.name == name)
-            input_scale = float(np.float32(self.scale(self.writer[conv.input[0]].input[1]).item()))
+            input_scale = float(np.float32(self.scale(reads.input[1]).item()))
             bias_scale = (input_scale * self.step_size[name].reshape(-1).numpy()).astype(np.float32)
             value = np.round(self.biases[name].detach().numpy().astype(np.float64) / bias_scale)
             stored[bias.input[1]].CopyFrom(numpy_helper.from_array(bias_scale, bias.input[1]))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.probe import attribute
+
 LAYER_TYPES = ("conv_1x1", "depthwise", "conv_full", "fully_connected")
 LAYER_NAMES = {
     "conv_1x1": "1x1 convolution",
@@ -176,13 +178,13 @@ def onnx_stats(path: Path | str, input_shape: tuple[int, ...] | None = None) -> 
             if out_shape is None or len(out_shape) != 4:
                 raise GraphStatsError(f"{path.name}: the output shape of {node.op_type} {node.name!r} is unknown")
             c_out, k_h, k_w = weight.dims[0], weight.dims[2], weight.dims[3]
-            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            groups = attribute(node, "group", 1)
             in_shape = shapes.get(node.input[x_index], (-1, -1, -1, -1))
             in_channels = weight.dims[1] * groups
             macs = c_out * out_shape[2] * out_shape[3] * weight.dims[1] * k_h * k_w
             layer = conv_type(k_h, k_w, in_channels, groups, tuple(in_shape[2:4]), tuple(out_shape[2:4]))
         else:
-            transposed = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+            transposed = node.op_type == "Gemm" and bool(attribute(node, "transB", 0))
             in_features = weight.dims[-1] if transposed else weight.dims[-2] if len(weight.dims) > 1 else weight.dims[0]
             out_elements = int(np.prod([d for d in out_shape if d > 0])) if out_shape else int(np.prod(weight.dims))
             macs = out_elements * in_features

@@ -1,5 +1,5 @@
 """A float graph run with some of its inner tensors exposed, each reduced per channel on every input: what the
-int8 recipes measure before they change a graph (activation ranges, mean activations)."""
+int8 recipes measure before they change a graph (activation ranges, mean activations); and a node's attributes."""
 
 from __future__ import annotations
 
@@ -31,3 +31,8 @@ def per_channel(model: onnx.ModelProto, names: list[str], inputs: Iterable[np.nd
 def channel_axes(value: np.ndarray) -> tuple[int, ...]:
     """Every axis but the channels' (1)."""
     return tuple(i for i in range(value.ndim) if i != 1)
+
+
+def attribute(node: onnx.NodeProto, name: str, default=None):
+    """The value of a node's attribute, or `default` where the node leaves it unset."""
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)

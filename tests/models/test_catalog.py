@@ -42,6 +42,7 @@ def test_derived_cards_inherit_the_parent_contract():
     assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples", "bias_correct": True}
     tuned = CATALOG["squeezenet1.1_places365.int8_static_onnx"].recipe
     assert tuned.as_dict()["fine_tune"] == "coco_imagenet" and "fine-tuned to fp32's outputs" in tuned.describe()
+    assert tuned.keep_float == ("/ReduceMean_output_0",)  # its pooled logits and probabilities stay float
 
 
 def test_class_names_drop_background_and_read_places_paths():

@@ -29,10 +29,10 @@ def test_the_cache_covers_every_model_with_the_tested_figures():
             derived = card.is_derived
             assert (cached[card.name].agreement_pct is not None) == derived, card.name
             assert (cached[card.name].cosine is not None) == derived, card.name
-    # activation ranges equalized, biases corrected and fine-tuned, the scene model's int8 file decides as fp32 on
-    # 94.7 % of the photos (90.3 not fine-tuned, the plain recipe 78.7), EfficientNet-Lite0's, biases corrected, on
-    # 98.5 % (96.8)
-    assert cached["squeezenet1.1_places365.int8_static_onnx"].agreement_pct == pytest.approx(94.7, abs=0.05)
+    # activation ranges equalized, biases corrected and fine-tuned, with its pooled logits and probabilities in float,
+    # the scene model's int8 file decides as fp32 on 95.4 % of the photos (94.7 with them in uint8, 90.3 not
+    # fine-tuned, the plain recipe 78.7), EfficientNet-Lite0's, biases corrected, on 98.5 % (96.8)
+    assert cached["squeezenet1.1_places365.int8_static_onnx"].agreement_pct == pytest.approx(95.4, abs=0.05)
     assert cached["efficientnet_lite0.int8_static_onnx"].agreement_pct == pytest.approx(98.5, abs=0.05)
     mtcnn = cached["MTCNN (ONNX Runtime)"]
     assert (mtcnn.photos, round(mtcnn.score), mtcnn.false_positives, mtcnn.macs) == (31, 100, 0, 0)  # MACs: varies

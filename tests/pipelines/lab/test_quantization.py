@@ -34,16 +34,17 @@ def test_the_report_of_a_catalog_card(hub):
 def test_squeezenet_fine_tuned_file_beats_each_half(hub):
     split = loss_split(hub, "squeezenet1.1_places365.int8_static_onnx")
     assert split.photos == 200 and split.measure == "same top-1 as the parent, %"
-    # measured on its 200 held-out photos (COCO and ImageNet), equalized, biases corrected and fine-tuned: the file
-    # 95.0, weights alone 93.5, activations alone 93.0 (not fine-tuned: 90.5, 92.5, 91.5; the plain recipe: 86.5,
-    # 97.0 and 88.0): trained together, each half makes up for the other
-    assert split.int8 == pytest.approx(95.0, abs=1.0)
-    assert split.weights_alone == pytest.approx(93.5, abs=1.0)
-    assert split.activations_alone == pytest.approx(93.0, abs=1.0)
-    # its per-layer report compares the file with the equalized float graph it was made from: measured 24.4 dB
-    # at the output on 8 photos (20.1 before fine-tuning) and no tensor under 21.4
+    # measured on its 200 held-out photos (COCO and ImageNet), equalized, biases corrected and fine-tuned, pooled
+    # logits and probabilities in float: the file 97.0, weights alone 95.5, activations alone 94.5 (the same in
+    # uint8 to the end: 95.0, 93.5, 93.0; not fine-tuned: 90.5, 92.5, 91.5; the plain recipe: 86.5, 97.0 and 88.0):
+    # trained together, each half makes up for the other
+    assert split.int8 == pytest.approx(97.0, abs=1.0)
+    assert split.weights_alone == pytest.approx(95.5, abs=1.0)
+    assert split.activations_alone == pytest.approx(94.5, abs=1.0)
+    # its per-layer report compares the file with the equalized float graph it was made from: measured 25.2 dB
+    # at the output on 8 photos (24.4 in uint8 to the end, 20.1 before fine-tuning) and no tensor under 21.4
     report = card_report(hub, "squeezenet1.1_places365.int8_static_onnx")
-    assert report.output_db > 23.5 and min(t.accumulated_db for t in report.tensors) > 20.5
+    assert report.output_db > 24.5 and min(t.accumulated_db for t in report.tensors) > 20.5
 
 
 def test_the_split_in_words():

@@ -51,13 +51,13 @@ def test_the_torch_graph_computes_what_onnx_runtime_computes(squeezenet):
     with torch.no_grad():
         student = torch.softmax(graph(torch.from_numpy(held_out[:12])), 1).numpy()
     by_ort = _probabilities(qdq, held_out[:12])
-    # ONNX Runtime's integer kernels round a few values the other way; its output is itself uint8 (1/256 steps)
+    # ONNX Runtime's integer kernels round a few values the other way, and that moves what follows them
     assert np.abs(student - by_ort).max() < 0.03
     assert (student.argmax(1) == by_ort.argmax(1)).mean() >= 11 / 12
 
 
 def _logits(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """What the model's final Softmax reads (a QDQ file: after its uint8 rounding), run by ONNX Runtime."""
+    """What the model's final Softmax reads (a QDQ file: pooled from its last uint8 activation), run by ONNX Runtime."""
     softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
     probe = onnx.ModelProto()
     probe.CopyFrom(model)

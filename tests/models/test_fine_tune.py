@@ -34,9 +34,11 @@ def squeezenet(hub):
     calibration = calibration_inputs(card)
     tensors = calibration()
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = derive.prepare(derive.float_source(parent.file.path, Path(tmp), lambda: tensors, True), Path(tmp))
-        derive.to_int8_static(parent.file.path, Path(tmp) / "int8.onnx", tensors, card.recipe.keep_float,
-                              equalize=True, bias_correct=True)
+        recipe = card.recipe
+        prepared = derive.prepare(derive.float_source(parent.file.path, Path(tmp), lambda: tensors, recipe.equalize),
+                                  Path(tmp))
+        derive.to_int8_static(parent.file.path, Path(tmp) / "int8.onnx", tensors, recipe.keep_float,
+                              equalize=recipe.equalize, bias_correct=recipe.bias_correct)
         float_model, qdq = onnx.load(str(prepared)), onnx.load(str(Path(tmp) / "int8.onnx"))
     photos = open_photos(check_photo_paths(card.recipe.calibration, card.task)[:60])
     held_out = np.concatenate([to_input_tensor(photo, card.input) for photo in photos])

@@ -119,13 +119,14 @@ class MTCNN:
     @staticmethod
     def _crops(image: Image.Image, boxes: np.ndarray, size: int) -> np.ndarray:
         """Square crops of the boxes (inclusive pixel ends), black outside the photo (Pillow's crop pads so),
-        resized to size x size."""
-        out = np.zeros((len(boxes), size, size, 3), np.uint8)
+        resized to size x size, pasted one under the other into one image and read out of Pillow once (once
+        per crop cost about 1 ms a group photo)."""
+        strip = Image.new(image.mode, (size, size * max(1, len(boxes))))
         for i, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int).tolist()):
             if x2 >= x1 and y2 >= y1:
                 crop = image.crop((x1, y1, x2 + 1, y2 + 1))
-                out[i] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))
-        return out
+                strip.paste(crop.resize((size, size), Image.Resampling.BILINEAR), (0, i * size))
+        return np.asarray(strip)[: size * len(boxes)].reshape(len(boxes), size, size, -1)
 
     @staticmethod
     def _calibrate(boxes: np.ndarray, regression: np.ndarray) -> np.ndarray:

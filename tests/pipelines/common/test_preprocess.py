@@ -20,3 +20,23 @@ def test_rgb_nhwc_keeps_the_order():
     contract = InputContract(height=1, width=1, layout="NHWC", channels="RGB", mean=(1.0, 2.0, 3.0),
                              std=(1.0, 2.0, 4.0), resize="letterbox")
     np.testing.assert_allclose(to_tensor(pixel, contract).reshape(3), [9.0, 9.0, 6.75])
+
+
+def test_batches_match_the_plain_formula_in_every_layout_and_leave_the_input_alone():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4, 5, 7, 3)).astype(np.float32)
+    before = pixels.copy()
+    mean, std = (127.5, 120.0, 110.0), (128.0, 60.0, 50.0)
+    for layout in ("NHWC", "NCHW"):
+        for transposed in (False, True):
+            contract = InputContract(height=5, width=7, layout=layout, channels="RGB", mean=mean, std=std,
+                                     resize="stretch", transposed=transposed)
+            expected = (pixels - np.float32(mean)) / np.float32(std)
+            if transposed:
+                expected = expected.transpose(0, 2, 1, 3)  # [N, W, H, C]
+            if layout == "NCHW":
+                expected = expected.transpose(0, 3, 1, 2)
+            tensor = to_tensor(pixels, contract)
+            assert tensor.dtype == np.float32 and tensor.flags.c_contiguous
+            np.testing.assert_array_equal(tensor, expected)
+            np.testing.assert_array_equal(pixels, before)  # a float32 input is never scaled in place

@@ -9,7 +9,8 @@ divergence of the softmax, Hinton et al. 2015) on augmented photos: its int8 wei
 step, so one learning rate suits every layer; the per-channel scales stay), its biases, and each activation's
 uint8 scale (its range; the gradient of Esser et al. 2020, "Learned Step Size Quantization"; zero points stay).
 Scales that ONNX Runtime needs equal to run max pooling and concatenation on uint8 stay equal, and each int32
-bias is written on its input's new scale times its weights': the file keeps its graph and its speed.
+bias is written on its input's new scale times its weights': the file keeps its graph and its speed. Convolutions
+the recipe keeps float (keep_float) stay the parent's.
 
 Deterministic: the same file, float graph and photos give the same bytes (seeded draws, PyTorch's deterministic
 algorithms, a fixed number of threads). Needs PyTorch (requirements-dev.txt); a Space gets the file in its
@@ -47,7 +48,8 @@ def torch_available() -> bool:
 
 class _Graph:
     """A QDQ graph run in PyTorch as ONNX Runtime runs it, up to the logits; learnable: the int8 weights (in units of
-    their step), the float biases and each activation scale (as a logarithm)."""
+    their step), the float biases and each activation scale (as a logarithm). Convolutions a recipe keeps float
+    run with the parent's weights, unchanged: the quantized layers learn around them."""
 
     def __init__(self, qdq: onnx.ModelProto):
         import torch
@@ -62,12 +64,16 @@ class _Graph:
         # each convolution's input, weight and bias DequantizeLinear nodes
         self.convs: dict[str, tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto | None]] = {}
         self.steps, self.biases, self.step_size = {}, {}, {}
+        self.float_convs: set[str] = set()
         for node in qdq.graph.node:
             if node.op_type != "Conv":
                 continue
             weight = self.writer.get(node.input[1])
             bias = self.writer.get(node.input[2]) if len(node.input) > 2 else None
             reads = self.writer.get(node.input[0])
+            if weight is None and node.input[1] in self.constants:  # kept float by the recipe: stays as it is
+                self.float_convs.add(node.name)
+                continue
             if weight is None or weight.op_type != "DequantizeLinear" or reads is None \
                     or reads.op_type != "DequantizeLinear":
                 raise ValueError(f"convolution {node.name} is not quantized: nothing to fine-tune")
@@ -147,11 +153,15 @@ class _Graph:
                 values[out] = torch._fake_quantize_learnable_per_tensor_affine(
                     values[node.input[0]], self.scale(node.input[1]), torch.tensor([float(zero)]), low, high, 1.0)
             elif op == "Conv":
-                step = self.step_size[node.name]
-                weight = torch.fake_quantize_per_channel_affine(
-                    self.steps[node.name] * step, step.reshape(-1), torch.zeros(len(step), dtype=torch.int32),
-                    0, -127, 127)
-                bias = self.biases.get(node.name)
+                if node.name in self.float_convs:
+                    weight = get(node.input[1])
+                    bias = get(node.input[2]) if len(node.input) > 2 else None
+                else:
+                    step = self.step_size[node.name]
+                    weight = torch.fake_quantize_per_channel_affine(
+                        self.steps[node.name] * step, step.reshape(-1), torch.zeros(len(step), dtype=torch.int32),
+                        0, -127, 127)
+                    bias = self.biases.get(node.name)
                 pads = attribute(node, "pads", [0, 0, 0, 0])
                 if pads[:2] != pads[2:]:
                     raise ValueError(f"convolution {node.name} has asymmetric padding")

@@ -42,7 +42,9 @@ def test_derived_cards_inherit_the_parent_contract():
     assert card.recipe.as_dict() == {"kind": "int8_static", "calibration": "skimage_samples", "bias_correct": True}
     tuned = CATALOG["squeezenet1.1_places365.int8_static_onnx"].recipe
     assert tuned.as_dict()["fine_tune"] == "coco_imagenet" and "fine-tuned to fp32's outputs" in tuned.describe()
-    assert tuned.keep_float == ("/ReduceMean_output_0",)  # its pooled logits and probabilities stay float
+    # its first convolution and fire module, pooled logits and probabilities stay float
+    assert tuned.keep_float[0] == "/Sub_output_0" and tuned.keep_float[-1] == "/ReduceMean_output_0"
+    assert "/Conv_3_output_0" in tuned.keep_float and "/Conv_4_output_0" not in tuned.keep_float
 
 
 def test_class_names_drop_background_and_read_places_paths():

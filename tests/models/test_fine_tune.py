@@ -96,11 +96,18 @@ def test_a_short_fine_tuning_brings_the_file_closer_to_fp32_and_is_deterministic
     changed = {t.name for t, u in zip(qdq.graph.initializer, tuned[0].graph.initializer) if t != u}
     assert any(name.endswith("_quantized") for name in changed) and any("output_0_scale" in n for n in changed)
     assert not any(name.endswith("zero_point") for name in changed)
+    # the convolutions its recipe keeps float (the first layers) stay the parent's
+    kept = _Graph(qdq).float_convs
+    assert {"/Conv", "/Conv_3"} <= kept
+    assert not changed & {i for n in qdq.graph.node if n.name in kept for i in n.input[1:]}
     assert [n.op_type for n in qdq.graph.node] == [n.op_type for n in tuned[0].graph.node]
-    # scales ONNX Runtime needs equal to run concatenation on uint8 stay equal
+    # scales ONNX Runtime needs equal to run concatenation on uint8 stay equal (the first fire module's is float)
     stored = {t.name: numpy_helper.to_array(t) for t in tuned[0].graph.initializer}
     writer = {o: n for n in tuned[0].graph.node for o in n.output}
-    for concat in (n for n in tuned[0].graph.node if n.op_type == "Concat"):
+    quantized = [n for n in tuned[0].graph.node if n.op_type == "Concat"
+                 and all(writer[name].op_type == "DequantizeLinear" for name in n.input)]
+    assert len(quantized) == 7
+    for concat in quantized:
         scales = {float(stored[writer[name].input[1]]) for name in concat.input}
         assert len(scales) == 1, concat.name
 

@@ -31,20 +31,22 @@ def test_the_report_of_a_catalog_card(hub):
         card_report(hub, "yolox_nano.int8_dynamic_onnx")
 
 
-def test_squeezenet_fine_tuned_file_beats_each_half(hub):
+def test_squeezenet_fine_tuned_file_and_its_halves(hub):
     split = loss_split(hub, "squeezenet1.1_places365.int8_static_onnx")
     assert split.photos == 200 and split.measure == "same top-1 as the parent, %"
-    # measured on its 200 held-out photos (COCO and ImageNet), equalized, biases corrected and fine-tuned, pooled
-    # logits and probabilities in float: the file 97.0, weights alone 95.5, activations alone 94.5 (the same in
-    # uint8 to the end: 95.0, 93.5, 93.0; not fine-tuned: 90.5, 92.5, 91.5; the plain recipe: 86.5, 97.0 and 88.0):
-    # trained together, each half makes up for the other
-    assert split.int8 == pytest.approx(97.0, abs=1.0)
-    assert split.weights_alone == pytest.approx(95.5, abs=1.0)
-    assert split.activations_alone == pytest.approx(94.5, abs=1.0)
-    # its per-layer report compares the file with the equalized float graph it was made from: measured 25.2 dB
-    # at the output on 8 photos (24.4 in uint8 to the end, 20.1 before fine-tuning) and no tensor under 21.4
+    # measured on its 200 held-out photos (COCO and ImageNet, not scenes), equalized, biases corrected and
+    # fine-tuned, its first convolution and fire module, pooled logits and probabilities in float: the file 95.5,
+    # weights alone 97.5, activations alone 96.5 (the first layers in uint8 too: the file 97.0 or 97.5, made on two
+    # machines; not fine-tuned: 90.5, 92.5, 91.5; the plain recipe: 86.5, 97.0 and 88.0). On the 984 MiniPlaces
+    # scenes, what it is for, the file agrees 97.1 % (the first layers in uint8: 95.4 or 94.7): test_evaluate.py
+    assert split.int8 == pytest.approx(95.5, abs=1.5)
+    assert split.weights_alone == pytest.approx(97.5, abs=1.5)
+    assert split.activations_alone == pytest.approx(96.5, abs=1.5)
+    # its per-layer report compares the file with the equalized float graph it was made from: measured 28.0 dB
+    # at the output on 8 photos (24.1 with its first layers in uint8, 20.1 before fine-tuning) and no tensor
+    # under 22
     report = card_report(hub, "squeezenet1.1_places365.int8_static_onnx")
-    assert report.output_db > 24.5 and min(t.accumulated_db for t in report.tensors) > 20.5
+    assert report.output_db > 26.5 and min(t.accumulated_db for t in report.tensors) > 21.0
 
 
 def test_the_split_in_words():

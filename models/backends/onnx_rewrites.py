@@ -12,8 +12,8 @@ def fast_prelu(model: onnx.ModelProto) -> int:
     """PRelu(x, s) with a constant slope as s * x + (1 - s) * Relu(x): the same function, which ORT's CPU
     kernels run about 1.4x faster than its broadcasting PRelu (and without reordering the convolution's
     blocked layout). Where every slope is at most 1, (1 - s) * Relu(x) is Relu((1 - s) * x), the same numbers,
-    and ORT then runs two passes over x instead of three (MTCNN's R-Net and O-Net 1.1-1.2x faster, P-Net 1.1x
-    on a large level). Returns how many nodes were rewritten."""
+    and ORT then runs two passes over x instead of three (measured on MTCNN: O-Net 0.79x the time, P-Net 0.95x,
+    R-Net 0.99x, its largest layer having slopes above 1). Returns how many nodes were rewritten."""
     graph = model.graph
     slopes = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     nodes, extra, count = [], [], 0
@@ -27,15 +27,13 @@ def fast_prelu(model: onnx.ModelProto) -> int:
         if complement not in {t.name for t in extra}:
             extra.append(numpy_helper.from_array((1.0 - slopes[s]).astype(slopes[s].dtype), complement))
         if np.all(slopes[s] <= 1):
-            nodes += [helper.make_node("Mul", [x, complement], [f"{out}__kx"]),
-                      helper.make_node("Relu", [f"{out}__kx"], [f"{out}__rest"]),
-                      helper.make_node("Mul", [x, s], [f"{out}__sx"]),
-                      helper.make_node("Add", [f"{out}__sx", f"{out}__rest"], [out], name=node.name)]
+            rest = [helper.make_node("Mul", [x, complement], [f"{out}__kx"]),
+                    helper.make_node("Relu", [f"{out}__kx"], [f"{out}__rest"])]
         else:
-            nodes += [helper.make_node("Relu", [x], [f"{out}__relu"]),
-                      helper.make_node("Mul", [x, s], [f"{out}__sx"]),
-                      helper.make_node("Mul", [f"{out}__relu", complement], [f"{out}__rest"]),
-                      helper.make_node("Add", [f"{out}__sx", f"{out}__rest"], [out], name=node.name)]
+            rest = [helper.make_node("Relu", [x], [f"{out}__relu"]),
+                    helper.make_node("Mul", [f"{out}__relu", complement], [f"{out}__rest"])]
+        nodes += rest + [helper.make_node("Mul", [x, s], [f"{out}__sx"]),
+                         helper.make_node("Add", [f"{out}__sx", f"{out}__rest"], [out], name=node.name)]
         count += 1
     if count:
         del graph.node[:]

@@ -123,7 +123,8 @@ class AlbumModels:
         faces = self.faces(photo.image, DetectorOptions())
         stages["faces"] = lap()
         thumbnail = photo.image.copy()
-        thumbnail.thumbnail((256, 256), Image.Resampling.BILINEAR)
+        # for display only: box-reduced by a whole factor first, a third of the time of one bilinear pass
+        thumbnail.thumbnail((256, 256), Image.Resampling.BILINEAR, reducing_gap=1.0)
         stages["thumbnail"] = lap()
         return PhotoResult(
             item.name, photo.capture, scene.probabilities, tuple(p.label for p in scene.top[:3]),

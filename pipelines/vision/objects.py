@@ -6,6 +6,7 @@ the highest confidence of each class anywhere in the photo (before any threshold
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,11 +55,15 @@ class YoloxHead:
         self.grid = np.concatenate(grids)
         self.stride = np.concatenate([np.full((len(g), 1), s, np.float64) for g, s in zip(grids, config.strides)])
 
-    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         raw = outputs[0][0].astype(np.float64)
-        centre = (raw[:, 0:2] + self.grid) * self.stride
-        half = np.exp(raw[:, 2:4]) * self.stride / 2
-        return np.concatenate([centre - half, centre + half], axis=1), raw[:, 4:5] * raw[:, 5:]
+
+        def boxes(rows: np.ndarray) -> np.ndarray:
+            centre = (raw[rows, 0:2] + self.grid[rows]) * self.stride[rows]
+            half = np.exp(raw[rows, 2:4]) * self.stride[rows] / 2
+            return np.concatenate([centre - half, centre + half], axis=1)
+
+        return raw[:, 4:5] * raw[:, 5:], boxes
 
 
 class NanoDetHead:
@@ -69,21 +74,25 @@ class NanoDetHead:
         self.bins = config.reg_max + 1
         self.classes = classes
         self.points = {stride: _grid(contract, stride) for stride in config.strides}
+        self.centre = np.concatenate([p * s + 0.5 * (s - 1) for s, p in self.points.items()])
+        self.stride = np.concatenate([np.full((len(p), 1), s, np.float64) for s, p in self.points.items()])
 
-    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         by_rows: dict[int, dict[int, np.ndarray]] = {}
         for o in outputs:
-            o = o.reshape(-1, o.shape[-1]).astype(np.float64)
+            o = o.reshape(-1, o.shape[-1])
             by_rows.setdefault(o.shape[0], {})[o.shape[1]] = o
-        all_boxes, all_scores = [], []
-        for stride, points in self.points.items():
-            level = by_rows[len(points)]
-            weights = softmax(level[4 * self.bins].reshape(-1, 4, self.bins), axis=2)
-            distance = (weights * np.arange(self.bins)).sum(2) * stride  # left, top, right, bottom
-            centre = points * stride + 0.5 * (stride - 1)
-            all_boxes.append(np.concatenate([centre - distance[:, :2], centre + distance[:, 2:]], axis=1))
-            all_scores.append(level[self.classes])
-        return np.concatenate(all_boxes), np.concatenate(all_scores)
+        levels = [by_rows[len(points)] for points in self.points.values()]
+        scores = np.concatenate([level[self.classes] for level in levels]).astype(np.float64)
+        distributions = np.concatenate([level[4 * self.bins] for level in levels])
+
+        def boxes(rows: np.ndarray) -> np.ndarray:
+            weights = softmax(distributions[rows].astype(np.float64).reshape(-1, 4, self.bins), axis=2)
+            distance = (weights * np.arange(self.bins)).sum(2) * self.stride[rows]  # left, top, right, bottom
+            centre = self.centre[rows]
+            return np.concatenate([centre - distance[:, :2], centre + distance[:, 2:]], axis=1)
+
+        return scores, boxes
 
 
 # decoder config -> the code that decodes it; a new detector kind is one config class and one head here
@@ -110,12 +119,12 @@ class ObjectDetector:
         watch.lap("preprocess")
         outputs = self.model.backend.run(tensor)
         watch.lap("inference")
-        boxes, scores = self.head(outputs)
+        scores, boxes_of = self.head(outputs)
         class_confidence = scores.max(0)
         best = scores.argmax(1)
         best_score = scores[np.arange(len(scores)), best]
-        keep = best_score >= score_threshold
-        boxes, best, best_score = boxes[keep], best[keep], best_score[keep]
+        keep = np.flatnonzero(best_score >= score_threshold)  # boxes decoded for these rows only
+        boxes, best, best_score = boxes_of(keep), best[keep], best_score[keep]
         # class-aware NMS: boxes of different classes never suppress each other
         offset = best[:, None] * (4.0 * max(self.card.input.width, self.card.input.height))
         picked = nms(boxes + offset, best_score, iou_threshold)[:max_detections]

@@ -62,3 +62,19 @@ def test_thresholds_filter_and_suppress(hub, sample_photos):
     assert len(strict.detections) < len(loose.detections)
     assert all(d.score >= 0.5 for d in strict.detections)
     assert [d.score for d in loose.detections] == sorted((d.score for d in loose.detections), reverse=True)
+
+
+@pytest.mark.parametrize("name", ["yolox_nano.fp32_onnx", "nanodet_m.fp32_onnx"])
+def test_boxes_decoded_for_some_rows_are_those_rows_of_all(hub, sample_photos, name):
+    # the detector decodes boxes only for the rows over the score threshold: the same numbers as decoding all
+    from pipelines.common.preprocess import letterbox, to_tensor
+
+    detector = ObjectDetector(hub.load(name, threads=1))
+    canvas, _ = letterbox(sample_photos["astronaut"], detector.card.input)
+    scores, boxes_of = detector.head(detector.model.backend.run(to_tensor(canvas, detector.card.input)))
+    every = boxes_of(np.arange(len(scores)))
+    assert every.shape == (len(scores), 4) and np.all(every[:, 2:] >= every[:, :2])
+    rows = np.flatnonzero(scores.max(1) >= 0.3)
+    assert 0 < len(rows) < len(scores)
+    assert np.array_equal(boxes_of(rows), every[rows])
+    assert boxes_of(np.array([], np.int64)).shape == (0, 4)

@@ -13,7 +13,8 @@
    as the app reads uploads (a worker process opens each file itself): photos/s on this machine's cores, steady
    state (models loaded), with each stage's share; and a HEIC's decode on one core by FFmpeg (the app's) against
    libheif.
-4. Fairness: the Photo tab's request alone and while an album runs, p50 and p95 over the same photo.
+4. Fairness: the Photo tab's request alone and while another session's album (HEIC) runs, p50 and p95 over
+   the same photo; only requests that ran wholly beside the album count.
 """
 
 from __future__ import annotations
@@ -338,7 +339,9 @@ def fairness_table(photos: int) -> None:
     album_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "mvl-speed-album"
     album_dir.mkdir(exist_ok=True)
     album = []
-    for name, data in phone_album(photos, False):
+    # HEIC, whose decode keeps an 80-photo album running longer than the 15 timed requests (a JPEG album of that
+    # size would be over within seconds)
+    for name, data in phone_album(photos, "heic"):
         (album_dir / name).write_bytes(data)
         album.append(handle_file(str(album_dir / name)))
     client = Client(url, verbose=False)
@@ -359,19 +362,27 @@ def fairness_table(photos: int) -> None:
         running = threading.Thread(target=lambda: other.predict(album, None, 60, 0.003, 0.4, api_name="/analyse_album"))
         running.start()
         time.sleep(2)
-        during = classify_times(15)
+        during = []
+        while running.is_alive() and len(during) < 15:
+            sample = classify_times(1)
+            if running.is_alive():  # only requests that ran from start to end beside the album
+                during += sample
         running.join()
         other.close()
     finally:
         client.close()
         demo.close()
+    if not during:
+        print("\n4. The album ended before a Photo request could run wholly beside it: no fairness figure")
+        return
     print(f"\n4. The Photo request (EfficientNet-Lite0 + SqueezeNet + YOLOX-nano + faces, 3 timed runs) alone and while "
-          f"another session's {photos}-photo album runs\n")
+          f"another session's {photos}-photo HEIC album runs ({len(during)} requests ran wholly beside it)\n")
     print("| | p50 s | p95 s |\n|---|---|---|")
     for label, times in (("alone", alone), ("during an album", during)):
         ordered = sorted(times)
         print(f"| {label} | {statistics.median(ordered):.2f} | {ordered[int(0.95 * (len(ordered) - 1))]:.2f} |")
-    print(f"\np95 during / alone: {sorted(during)[13] / sorted(alone)[13]:.2f}")
+    p95 = [sorted(t)[int(0.95 * (len(t) - 1))] for t in (during, alone)]
+    print(f"\np95 during / alone: {p95[0] / p95[1]:.2f}")
 
 
 def main() -> None:

@@ -47,13 +47,18 @@ def _grid(contract: InputContract, stride: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
 
 
+def _cells(contract: InputContract, strides) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Every stride's cell corners, stride after stride; each cell's stride (a column); each stride's cell count."""
+    grids = [_grid(contract, s) for s in strides]
+    stride = np.concatenate([np.full((len(g), 1), s, np.float64) for g, s in zip(grids, strides)])
+    return np.concatenate(grids), stride, [len(g) for g in grids]
+
+
 class YoloxHead:
     """[anchors, 4 + 1 + classes]: centre offsets and log sizes per grid cell; score = objectness x class."""
 
     def __init__(self, config: YoloxDecoder, contract: InputContract, classes: int):
-        grids = [_grid(contract, s) for s in config.strides]
-        self.grid = np.concatenate(grids)
-        self.stride = np.concatenate([np.full((len(g), 1), s, np.float64) for g, s in zip(grids, config.strides)])
+        self.grid, self.stride, _ = _cells(contract, config.strides)
 
     def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         raw = outputs[0][0].astype(np.float64)
@@ -73,16 +78,15 @@ class NanoDetHead:
     def __init__(self, config: NanoDetDecoder, contract: InputContract, classes: int):
         self.bins = config.reg_max + 1
         self.classes = classes
-        self.points = {stride: _grid(contract, stride) for stride in config.strides}
-        self.centre = np.concatenate([p * s + 0.5 * (s - 1) for s, p in self.points.items()])
-        self.stride = np.concatenate([np.full((len(p), 1), s, np.float64) for s, p in self.points.items()])
+        corners, self.stride, self.level_cells = _cells(contract, config.strides)
+        self.centre = corners * self.stride + 0.5 * (self.stride - 1)
 
     def __call__(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         by_rows: dict[int, dict[int, np.ndarray]] = {}
         for o in outputs:
             o = o.reshape(-1, o.shape[-1])
             by_rows.setdefault(o.shape[0], {})[o.shape[1]] = o
-        levels = [by_rows[len(points)] for points in self.points.values()]
+        levels = [by_rows[cells] for cells in self.level_cells]
         scores = np.concatenate([level[self.classes] for level in levels]).astype(np.float64)
         distributions = np.concatenate([level[4 * self.bins] for level in levels])
 

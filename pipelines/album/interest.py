@@ -11,8 +11,9 @@ model over the log of each category's mass with one slope shared by all categori
 labeled photos is read like the others) and per-category slopes and biases (L2, chosen on validation).
 Labels come from those files class by class: ImageNet and MiniPlaces photos take their class's category, a
 COCO photo the category of its largest labeled object; a photo of none of them is "none". The labeled photos
-of ../shared/eval are split by a hash of their name into train (60 %), validation (20 %: weights,
-regularisation, thresholds) and test (20 %: the figures reported); nothing is trained on a reported photo.
+of ../shared/eval are split by a hash of their name into train (60 %), validation (20 %) and test (20 %: the
+figures reported); nothing is trained or tuned on a reported photo. The train and validation photos are used
+cross-fitted (FOLDS folds): regularisation, weights and thresholds are chosen on out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ MODEL_JSON = DATA_DIR / "interest" / "model.json"
 # the person never photographed, where a missed one only leaves a photo under its strongest category.
 PRECISION_TARGET = 0.8  # a photo's strongest category
 FURTHER_PRECISION_TARGET = 0.9  # any other category
-MIN_VALIDATION_PHOTOS = 4  # fewer labeled photos of a category than this: it cannot be measured, so not listed
+MIN_PHOTOS = 4  # fewer labeled photos of a category than this: it cannot be measured, so never a further category
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-RECIPE_VERSION = 2  # 2: thresholds balanced over kinds of photo; further categories at 0.9
+FOLDS = 5  # weights and thresholds are chosen on out-of-fold predictions of the train and validation photos
+RECIPE_VERSION = 3  # 2: thresholds balanced over kinds of photo; further categories at 0.9. 3: cross-fitted
 
 
 @cache

@@ -6,8 +6,9 @@
 The labeled interest set is built from ../shared/eval class by class through the reviewed files in
 models/data/interest/: ImageNet and MiniPlaces photos take their class's category, a COCO photo the category of
 its largest labeled object ("none" where no category fits). It is split by a hash of each file's name into
-train (60 %), validation (20 %: regularisation, the sources' weights, the thresholds) and test (20 %: the
-figures reported). The features are the album's own: every photo goes through the album's per-photo code.
+train (60 %), validation (20 %) and test (20 %: the figures reported); train and validation are used together,
+cross-fitted (regularisation, the sources' weights and the thresholds chosen on out-of-fold predictions). The
+features are the album's own: every photo goes through the album's per-photo code.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import numpy as np
 
 from pipelines.album.interest import (
     CLASSES,
+    FOLDS,
     FURTHER_PRECISION_TARGET,
     L2_GRID,
-    MIN_VALIDATION_PHOTOS,
+    MIN_PHOTOS,
     MODEL_JSON,
     PRECISION_TARGET,
     RECIPE_VERSION,
@@ -104,11 +106,21 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(p[np.arange(len(y)), y] + 1e-12)))
 
 
-def _fit_source(source: str, scores, y, train, validation):
-    masses = category_masses(source, scores[source])
-    fitted = {l2: fit_source(masses[train], y[train], l2) for l2 in L2_GRID}
-    l2 = min(fitted, key=lambda l2: _log_loss(fitted[l2].probabilities(masses[validation]), y[validation]))
-    return fitted[l2], l2
+def _out_of_fold(source: str, scores, y, rows, folds: np.ndarray):
+    """The source's classifier on all rows, its L2 the one whose out-of-fold predictions fit best, and those
+    predictions ([rows, CLASSES]: each photo's from a classifier fitted without its fold)."""
+    masses, labels = category_masses(source, scores[source][rows]), y[rows]
+    best = None
+    for l2 in L2_GRID:
+        predicted = np.zeros((len(rows), len(CLASSES)))
+        for k in range(FOLDS):
+            inside = folds != k
+            predicted[~inside] = fit_source(masses[inside], labels[inside], l2).probabilities(masses[~inside])
+        loss = _log_loss(predicted, labels)
+        if best is None or loss < best[0]:
+            best = (loss, l2, predicted)
+    _, l2, predicted = best
+    return fit_source(masses, labels, l2), l2, predicted
 
 
 def balanced_accuracy(p: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> float:
@@ -145,40 +157,40 @@ def labeled_scores(eval_dir: Path, hub=None, scores_cache: Path | None = None):
     return photos, scores
 
 
-def fit(scores: dict[str, np.ndarray], photos: list[LabeledPhoto], train_rows: np.ndarray,
-        validation: np.ndarray) -> InterestModel:
-    """The seed's recipe on these rows: each source's classifier on train_rows; the sources' weights, the floor and
-    the thresholds on validation. The returned model has no measured figures yet."""
+def fit(scores: dict[str, np.ndarray], photos: list[LabeledPhoto], rows: np.ndarray) -> InterestModel:
+    """The seed's recipe on these rows (photos never reported on), cross-fitted: the rows are dealt into FOLDS folds
+    and each photo gets every source's probabilities from classifiers fitted without its fold; the sources'
+    weights, the floor and the thresholds are chosen on those out-of-fold predictions of all rows (five times the
+    photos one validation split gives, so a weight is not set by a handful of close-ups), and the classifiers kept
+    are fitted on all rows. The returned model has no measured figures yet."""
     y = np.array([CLASSES.index(p.category) for p in photos])
-    classifiers, l2s = {}, {}
+    folds = np.arange(len(rows)) % FOLDS  # rows come in set and name order: each fold gets a share of every set
+    classifiers, l2s, per_source = {}, {}, {}
     for source in SOURCES:
-        classifiers[source], l2s[source] = _fit_source(source, scores, y, train_rows, validation)
-    model = InterestModel(classifiers, {s: 1 / 3 for s in SOURCES}, 0.0, {}, {}, {})
-    per_source = {s: model.source_probabilities(s, scores[s][validation]) for s in SOURCES}
+        classifiers[source], l2s[source], per_source[source] = _out_of_fold(source, scores, y, rows, folds)
     grid = [w for w in itertools.product(np.round(np.arange(0, 1.01, 0.1), 1), repeat=3) if abs(sum(w) - 1) < 1e-9]
-    kinds = np.array([p.dataset for p in photos])[validation]
-    accuracy = {w: balanced_accuracy(fuse(per_source, dict(zip(SOURCES, w))), y[validation], kinds) for w in grid}
+    kinds, truth = np.array([p.dataset for p in photos])[rows], y[rows]
+    accuracy = {w: balanced_accuracy(fuse(per_source, dict(zip(SOURCES, w))), truth, kinds) for w in grid}
     best = max(grid, key=lambda w: (accuracy[w], -np.var(w)))  # ties: the more even blend
     weights = dict(zip(SOURCES, map(float, best)))
     fused = fuse(per_source, weights)
-    truth = y[validation]
     # the strongest category: one floor for all, set where its listings keep the precision target
     top = fused.argmax(1)
     subject = top < len(SUBJECTS)
     floor = _threshold(fused[np.arange(len(top)), top][subject], (top == truth)[subject], kinds[subject],
                        PRECISION_TARGET)
-    # a further category: its own threshold, where enough validation photos show it
+    # a further category: its own threshold, where enough photos show it
     thresholds = {c: _threshold(fused[:, CLASSES.index(c)], truth == CLASSES.index(c), kinds, FURTHER_PRECISION_TARGET)
-                  if np.sum(truth == CLASSES.index(c)) >= MIN_VALIDATION_PHOTOS else None for c in SUBJECTS}
-    recipe = {"version": RECIPE_VERSION, "l2": l2s, "precision_target": PRECISION_TARGET,
-              "further_precision_target": FURTHER_PRECISION_TARGET, "validation_accuracy": accuracy[best]}
+                  if np.sum(truth == CLASSES.index(c)) >= MIN_PHOTOS else None for c in SUBJECTS}
+    recipe = {"version": RECIPE_VERSION, "l2": l2s, "folds": FOLDS, "precision_target": PRECISION_TARGET,
+              "further_precision_target": FURTHER_PRECISION_TARGET, "out_of_fold_accuracy": accuracy[best]}
     return InterestModel(classifiers, weights, floor or 0.0, thresholds, {}, recipe)
 
 
 def train(eval_dir: Path, hub=None, scores_cache: Path | None = None) -> tuple[InterestModel, list[LabeledPhoto], dict]:
     photos, scores = labeled_scores(eval_dir, hub, scores_cache)
     split = np.array([p.split for p in photos])
-    model = fit(scores, photos, np.flatnonzero(split == "train"), np.flatnonzero(split == "validation"))
+    model = fit(scores, photos, np.flatnonzero(split != "test"))
     recipe = {**model.recipe, "sets": ["imagenet_val1300", "places_miniplaces", "coco"],
               "photos": {k: int(np.sum(split == k)) for k in ("train", "validation", "test")},
               "cards": _album_cards(hub)}
@@ -199,8 +211,7 @@ def cross_validate(photos: list[LabeledPhoto], scores: dict[str, np.ndarray], da
     fold[mine] = np.arange(len(mine)) % folds
     shown = np.zeros((len(photos), len(SUBJECTS)), bool)
     for k in range(folds):
-        model = fit(scores, photos, np.flatnonzero((split == "train") & (fold != k)),
-                    np.flatnonzero((split == "validation") & (fold != k)))
+        model = fit(scores, photos, np.flatnonzero((split != "test") & (fold != k)))
         rows = np.flatnonzero(fold == k)
         shown[rows] = model.listed(_subset(scores, rows))
     return _figures(shown[mine], np.array([photos[i].category for i in mine]))
@@ -250,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         model, photos, _ = train(args.eval_dir, scores_cache=args.scores_cache)
         args.out.write_text(model.to_json(), encoding="utf-8")
-        print(f"weights {model.weights}; regularisation {model.recipe['l2']}; validation accuracy "
-              f"{model.recipe['validation_accuracy']:.3f}; photos {model.recipe['photos']}\n")
+        print(f"weights {model.weights}; regularisation {model.recipe['l2']}; out-of-fold accuracy "
+              f"{model.recipe['out_of_fold_accuracy']:.3f}; photos {model.recipe['photos']}\n")
         print("test photos (never trained or tuned on):\n" + table(model.measured))
         print("\nImageNet close-ups, 5 folds (each judged by a model that never saw it):\n" + table(model.close_ups))
         print(f"\nwritten to {args.out}")

@@ -3,7 +3,7 @@ categories, every number traceable to the photos behind it and to what made each
 
 - The subject categories (Food, Transport, ..., Locations) come from the learned classifiers of
   pipelines.album.interest: C_f on scene scores, C_o on object confidences, C_i on ImageNet scores, fused
-  with the weights learned on validation photos. A photo is listed under its strongest category (at the
+  with the weights learned on out-of-fold predictions. A photo is listed under its strongest category (at the
   learned floor) and under any further category over that category's own threshold.
 - Outdoors / Indoors: Places365's own indoor/outdoor labels (the majority of the top-10 scenes).
 - Demography: the photo shows people (a face found, or a person detected at 0.5 or more).

@@ -1,6 +1,6 @@
 """What a photo is about, learned: one classifier per source (C_f on scene scores, C_o on object confidences,
-C_i on the ImageNet classifier's scores), fused by weights chosen on validation photos (the seed's grid search,
-over three sources), with a threshold per category chosen on validation photos for a stated precision.
+C_i on the ImageNet classifier's scores), fused by weights chosen on held-out predictions (the seed's grid search,
+over three sources), with a threshold per category chosen on held-out predictions for a stated precision.
 
     python -m pipelines.album.interest_train train       # writes models/data/interest/model.json
     python -m pipelines.album.interest_train evaluate LABELED_FOLDER
@@ -8,7 +8,7 @@ over three sources), with a threshold per category chosen on validation photos f
 Each classifier reads its source's scores summed per category through the reviewed class-to-category files in
 models/data/interest/ (ImageNet 1000, Places365 365, COCO 80 classes) and learns how much they say: a logistic
 model over the log of each category's mass with one slope shared by all categories (so a category with few
-labeled photos is read like the others) and per-category slopes and biases (L2, chosen on validation).
+labeled photos is read like the others) and per-category slopes and biases (L2, chosen on held-out folds).
 Labels come from those files class by class: ImageNet and MiniPlaces photos take their class's category, a
 COCO photo the category of its largest labeled object; a photo of none of them is "none". The labeled photos
 of ../shared/eval are split by a hash of their name into train (60 %), validation (20 %) and test (20 %: the
@@ -34,7 +34,7 @@ CLASSES = SUBJECTS + ("none",)
 SOURCES = {"scene": "places365.csv", "objects": "coco.csv", "imagenet": "imagenet.csv"}
 SOURCE_NAMES = {"scene": "scene", "objects": "object", "imagenet": "ImageNet class"}
 MODEL_JSON = DATA_DIR / "interest" / "model.json"
-# Each threshold is the lowest that keeps validation precision at least this (averaged over the kinds of photo, as
+# Each threshold is the lowest that keeps held-out precision at least this (averaged over the kinds of photo, as
 # the sources' weights are chosen). A further category is held to more: a wrong second listing invents an interest
 # the person never photographed, where a missed one only leaves a photo under its strongest category.
 PRECISION_TARGET = 0.8  # a photo's strongest category

@@ -132,7 +132,7 @@ def balanced_accuracy(p: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> float:
 
 
 def _threshold(p: np.ndarray, truth: np.ndarray, kinds: np.ndarray, target: float) -> float | None:
-    """The lowest score whose listing keeps validation precision at target (None: it cannot). Precision is averaged
+    """The lowest score whose listing keeps held-out precision at target (None: it cannot). Precision is averaged
     over the kinds of photo listed, as the sources' weights are chosen: the many scene photos do not set the floor
     for close-ups of one subject, where a category is seen far more surely."""
     for t in sorted(set(np.round(p, 4)) | {0.5}):

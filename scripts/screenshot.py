@@ -54,9 +54,10 @@ def main() -> None:
             shoot(page, "faces.png")
             page.get_by_role("tab", name="Album").click()
             page.locator("#album-files input[type=file]").first.set_input_files(
-                [str(samples[s]) for s in ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left")])
+                [str(samples[s]) for s in ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left",
+                                           "motorcycle_right")])
             page.locator("#album-run").click()
-            page.locator("#album-summary").get_by_text("5 photos").wait_for(timeout=180_000)
+            page.locator("#album-summary").get_by_text("6 photos").wait_for(timeout=180_000)
             page.evaluate("window.scrollTo(0, document.querySelector('#album-run').getBoundingClientRect().top "
                           "+ window.scrollY - 8)")
             shoot(page, "album.png")

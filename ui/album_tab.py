@@ -11,6 +11,7 @@ from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
 from pipelines.album.events import EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.interest import InterestModel, interest_model
+from pipelines.album.profile import MIN_PHOTOS, too_few_photos
 from pipelines.album.ingest import (
     MAX_ALBUM_FILE_BYTES,
     MAX_PHOTOS,
@@ -38,6 +39,9 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
     decode = sum(p.decode_ms for p in result.photos)
     infer = sum(p.inference_ms for p in result.photos)
     lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
+    rare = too_few_photos(result.profile, [p.name for p in result.photos])
+    if rare:
+        lines.append(f"Seen in fewer than {MIN_PHOTOS} photos, so not in the profile: {rare}.")
     if result.private:
         lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
                      "(the reference system keeps those on the phone).")

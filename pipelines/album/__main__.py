@@ -23,6 +23,7 @@ from pathlib import Path
 from pipelines.album.analysis import PhotoResult, ProcessEngine, ThreadEngine, analyse_album
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.ingest import AlbumError, folder_files, gather
+from pipelines.album.profile import MIN_PHOTOS, too_few_photos
 from pipelines.common.hub import open_hub
 
 ENGINES = {"threads": "threads of this process (the default)",
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
           f"without a capture time; {len(result.people)} people; profile:")
     for e in result.profile.entries:
         print(f"  {e.category:18s} {len(e.photos):4d} photos  ({e.group})")
+    rare = too_few_photos(result.profile, [p.name for p in result.photos])
+    if rare:
+        print(f"  seen in fewer than {MIN_PHOTOS} photos, so not in the profile: {rare}")
     for s in result.skipped:
         print(f"  skipped {s.name}: {s.reason}")
     fresh = getattr(engine, "processed", {item.name for item in album.items})

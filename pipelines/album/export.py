@@ -47,6 +47,8 @@ def album_json(result: AlbumResult) -> str:
         "categories": [{"category": e.category, "group": e.group, "photos": [names[i] for i in e.photos],
                         "evidence": list(e.evidence), "trips": per_trip.get(e.category, 0),
                         "mean_score": round(e.mean_score, 4)} for e in result.profile.entries],
+        "seen_in_too_few_photos": [{"category": e.category, "photos": [names[i] for i in e.photos],
+                                    "evidence": list(e.evidence)} for e in result.profile.hidden],
         "weights": result.weights,
         "trips": [{"trip": t.name, "dated": t.trip.dated, "start": t.start.isoformat() if t.start else None,
                    "end": t.end.isoformat() if t.end else None, "scenes": list(t.scenes), "objects": list(t.objects),

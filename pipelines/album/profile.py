@@ -56,7 +56,7 @@ class ProfileEntry:
 @dataclass(frozen=True)
 class Profile:
     entries: tuple[ProfileEntry, ...]  # shown categories (at least MIN_PHOTOS), most photos first
-    hidden: tuple[str, ...] = field(default=())  # supported by fewer photos than MIN_PHOTOS
+    hidden: tuple[ProfileEntry, ...] = field(default=())  # seen in fewer photos than MIN_PHOTOS: not an interest
 
     def groups(self) -> dict[str, int]:
         """Photos per profile-card group (a photo counts once per group)."""
@@ -102,13 +102,18 @@ def build_profile(listed: np.ndarray, scores: np.ndarray, why=None, min_photos: 
     entries, hidden = [], []
     for k, category in enumerate(CATEGORIES):
         photos = tuple(int(i) for i in np.flatnonzero(listed[:, k]))
-        if len(photos) >= min_photos:
-            entries.append(ProfileEntry(category, group_of(category), photos, float(scores[list(photos), k].mean()),
-                                        tuple(why(i, category) for i in photos) if why else ()))
-        elif photos:
-            hidden.append(category)
+        if photos:
+            entry = ProfileEntry(category, group_of(category), photos, float(scores[list(photos), k].mean()),
+                                 tuple(why(i, category) for i in photos) if why else ())
+            (entries if len(photos) >= min_photos else hidden).append(entry)
     entries.sort(key=lambda e: (-len(e.photos), CATEGORIES.index(e.category)))
     return Profile(tuple(entries), tuple(hidden))
+
+
+def too_few_photos(profile: Profile, names: list[str]) -> str:
+    """The categories seen in too few photos to be an interest, with their photos: 'Food (coffee.png)'; '' if none.
+    A person with a small album then sees what each photo showed, not an empty profile."""
+    return "; ".join(f"{e.category} ({', '.join(names[i] for i in e.photos)})" for e in profile.hidden)
 
 
 def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, indoor: np.ndarray,
@@ -118,5 +123,5 @@ def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, ind
                         (np.asarray(faces) > 0) | (objects[:, person] >= PERSON_CONFIDENCE))
 
 
-__all__ = ["CATEGORIES", "GROUPS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals", "build_profile",
-           "photo_categories", "scene_weighted", "signals_of"]
+__all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals",
+           "build_profile", "photo_categories", "scene_weighted", "signals_of", "too_few_photos"]

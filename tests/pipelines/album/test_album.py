@@ -130,7 +130,7 @@ def test_a_category_needs_two_photos():
     scores[:2, CATEGORIES.index("Food")] = 0.5
     profile = build_profile(scores > 0, scores)
     assert [e.category for e in profile.entries] == ["Food"] and profile.entries[0].photos == (0, 1)
-    assert profile.hidden == ("Sports",)
+    assert [(e.category, e.photos) for e in profile.hidden] == [("Sports", (0,))]
 
 
 def test_capture_time_reads_exif_with_its_offset():
@@ -199,6 +199,10 @@ def test_an_album_end_to_end_with_evidence_behind_every_category(hub, sample_pho
     names = {p.name for p in result.photos}
     for category in exported["categories"]:
         assert len(category["photos"]) >= 2 and set(category["photos"]) <= names
+    # one photo per subject: none is an interest, and each is still said, with its photo and evidence
+    rare = {c["category"]: (c["photos"], c["evidence"]) for c in exported["seen_in_too_few_photos"]}
+    assert rare["Pets/animals"][0] == ["chelsea.png"] and rare["Food"][0] == ["coffee.png"]
+    assert rare["Food"][1][0].startswith("ImageNet class: espresso")
     assert exported["photos"] == 5
     assert sum(len(m) for t in exported["trips"] for d in t["days"] for m in d["moments"]) == 5
     assert json.loads(json.dumps(exported)) == exported

@@ -11,7 +11,6 @@ from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
 from pipelines.album.events import EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.interest import InterestModel, interest_model
-from pipelines.album.profile import MIN_PHOTOS, too_few_photos
 from pipelines.album.ingest import (
     MAX_ALBUM_FILE_BYTES,
     MAX_PHOTOS,
@@ -20,6 +19,7 @@ from pipelines.album.ingest import (
     MAX_ZIP_TOTAL,
     gather,
 )
+from pipelines.album.profile import MIN_PHOTOS, too_few_photos
 from ui.context import AppContext
 from ui.figures import profile_figure
 from ui.requests import bind, error_box, request, wire
@@ -113,14 +113,17 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():
         (folder / name).write_text(text, encoding="utf-8")
+    # the profile's categories first (in the table's order), then those seen in too few photos to be in it
+    shown = result.profile.entries + result.profile.hidden
     state = {"photos": [p.thumbnail for p in result.photos], "names": [p.name for p in result.photos],
-             "categories": {e.category: list(zip(e.photos, e.evidence or [""] * len(e.photos)))
-                            for e in result.profile.entries},
+             "categories": {e.category: list(zip(e.photos, e.evidence or [""] * len(e.photos))) for e in shown},
              "private": set(result.private)}
-    choices = [e.category for e in result.profile.entries]
+    choices = [e.category for e in result.profile.entries] + [
+        (f"{e.category} ({len(e.photos)} photo: too few for the profile)", e.category) for e in result.profile.hidden]
     return (_summary(result, params), event_rows, event_gallery, people,
             profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
-            profile_rows, gr.Dropdown(choices=choices, value=choices[0] if choices else None),
+            profile_rows, gr.Dropdown(choices=choices, value=result.profile.entries[0].category
+                                      if result.profile.entries else None),
             [str(folder / name) for name in exports], state, str(folder))
 
 

@@ -169,7 +169,7 @@ def test_decoders_are_typed_and_defaults_are_cards_of_their_task():
     for task in ("classification", "scene", "object_detection", "face_embedding"):
         assert CATALOG[CATALOG.default(task)].task == task
     assert CATALOG.default("face_detection") in CATALOG.displays("face_detection")
-    assert CATALOG.default("object_detection", "album") == "nanodet_m.fp32_onnx"
+    assert CATALOG.default("object_detection", "album") == "yolox_nano.int8_static_onnx"
 
 
 @pytest.mark.parametrize("defaults, message", [

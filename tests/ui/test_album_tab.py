@@ -37,6 +37,17 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     assert all(r["trip"].startswith("u") for r in rows)  # undated groups, never given a time
 
 
+def test_a_category_seen_in_one_photo_is_named_and_opens_it(client, tmp_path, sample_photos):
+    files = []
+    for name in ("chelsea", "coffee", "astronaut"):
+        sample_photos[name].save(tmp_path / f"{name}.png")
+        files.append(tmp_path / f"{name}.png")
+    summary, *_ = _analyse(client, files)
+    assert "Seen in fewer than 2 photos, so not in the profile: " in summary and "Food (coffee.png)" in summary
+    (photo,) = client.predict("Food", api_name="/photos_behind_category")
+    assert photo["caption"].startswith("coffee.png · ImageNet class: espresso")
+
+
 def test_bad_archive_members_are_skipped_and_listed(client, tmp_path):
     photo = COCO[0].read_bytes()
     archive = write_zip(tmp_path / "holiday.zip", {

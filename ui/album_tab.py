@@ -114,9 +114,9 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     for name, text in exports.items():
         (folder / name).write_text(text, encoding="utf-8")
     # the profile's categories first (in the table's order), then those seen in too few photos to be in it
-    shown = result.profile.entries + result.profile.hidden
+    pickable = result.profile.entries + result.profile.hidden
     state = {"photos": [p.thumbnail for p in result.photos], "names": [p.name for p in result.photos],
-             "categories": {e.category: list(zip(e.photos, e.evidence or [""] * len(e.photos))) for e in shown},
+             "categories": {e.category: list(zip(e.photos, e.evidence or [""] * len(e.photos))) for e in pickable},
              "private": set(result.private)}
     choices = [e.category for e in result.profile.entries] + [
         (f"{e.category} ({len(e.photos)} photo: too few for the profile)", e.category) for e in result.profile.hidden]
@@ -187,7 +187,8 @@ def build(ctx: AppContext) -> None:
                                  column_widths=["17%", "13%", "8%", "8%", "10%", "44%"])
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
                                 allow_custom_value=True)  # the choices are this session's categories
-    category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos")
+    category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos",
+                                 object_fit="contain", fit_columns=False)  # one photo keeps a tile's width, uncropped
     events_table = gr.Dataframe(headers=["trip", "when", "days", "photos", "scenes", "objects"],
                                 label="Trips and their days (t: dated trips, u: photos without a capture time)",
                                 interactive=False, wrap=True, elem_id="events-table",

@@ -180,11 +180,11 @@ def build(ctx: AppContext) -> None:
     album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
     errors = error_box("album-error")
     album_summary = gr.Markdown(elem_id="album-summary")
-    profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips", "mean score",
+    profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips/groups", "mean score",
                                           "measured on held-out photos"],
                                  label="Profile: click a category to see its photos", interactive=False,
                                  wrap=True, elem_id="profile-table",
-                                 column_widths=["17%", "13%", "8%", "8%", "10%", "44%"])
+                                 column_widths=["17%", "13%", "8%", "11%", "10%", "41%"])
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
                                 allow_custom_value=True)  # the choices are this session's categories
     category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos",

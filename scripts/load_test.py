@@ -56,8 +56,9 @@ def answer(kind: str, result) -> tuple:
     if kind == "photo":  # labels with their scores, environment, faces, numbered objects with their scores
         return (_labels(result[2]), _labels(result[3]), result[4], _captions(result[9]), result[10],
                 tuple(a["label"] for a in result[11]["annotations"]))
-    if kind == "faces":
-        return (tuple(a["label"] for a in result[0]["annotations"]), _captions(result[1]), result[2])
+    if kind == "faces":  # the summary without its line of milliseconds
+        summary = "\n\n".join(part for part in result[2].split("\n\n") if " ms</b> here " not in part)
+        return (tuple(a["label"] for a in result[0]["annotations"]), _captions(result[1]), summary)
     summary = "\n".join(line for line in result[0].split("\n") if not line.startswith("Time in"))
     return (summary, tuple(tuple(row) for row in result[1]["data"]), _captions(result[3]),
             tuple(tuple(row) for row in result[5]["data"]))

@@ -19,22 +19,24 @@ from pipelines.faces.pipeline import (
 from pipelines.vision.face_detection import DetectorOptions
 from ui.context import FACE_EXAMPLES, AppContext
 from ui.figures import draw_landmarks
-from ui.format import PHONE_HEADERS, gallery_rows, phone_latency_rows, phone_markdown
+from ui.format import PHONE_HEADERS, faces_latency_line, gallery_rows, phone_latency_rows, phone_markdown
 from ui.pickers import model_choices, threads_picker, variant_label
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 MAX_GROUP_PHOTOS = 20
+LATENCY_RUNS = 10  # warm runs behind the figure in view, as the Photo tab's
 
 
 def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces) -> DetectorOptions:
     return DetectorOptions(int(min_face), (float(p_net), float(r_net), float(o_net)), int(shorter_side), int(max_faces))
 
 
-def _summary(analysis, detector: str, embedder: str, options: DetectorOptions, gallery: Gallery, comparable: bool):
+def _summary(analysis, detector: str, embedder: str, options: DetectorOptions, gallery: Gallery, comparable: bool,
+             speed: str):
     faces = analysis.detections.faces
     lines = [f"**{len(faces)} face(s)** found by {detector}" if faces else
-             f"**No face found** by {detector} (none at least {options.min_face} px)."]
+             f"**No face found** by {detector} (none at least {options.min_face} px).", speed]
     if analysis.detections.skipped:
         lines.append(f"{analysis.detections.skipped} more face(s) skipped: the {options.max_faces} largest are shown.")
     if analysis.detections.downscale < 1:
@@ -59,7 +61,8 @@ def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net
     gallery = gallery or Gallery()
     photo = read_photo(path)
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
-    analysis = FacePipeline.load(ctx.hub, detector, embedder, int(threads))(photo.image, options)
+    pipeline = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
+    analysis = pipeline(photo.image, options)
     comparable = not gallery.entries or gallery.space == analysis.embeddings.space
     matches = match_faces(gallery if comparable else Gallery(), analysis.embeddings, analysis.threshold)
     faces = analysis.detections.faces
@@ -67,13 +70,15 @@ def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net
                    for i, (f, m) in enumerate(zip(faces, matches))]
     crops = [(crop, f"face {i + 1} · score {f.score:.2f} · {m.describe()}")
              for i, (crop, f, m) in enumerate(zip(analysis.crops, faces, matches))]
-    latency = [[stage, round(ms, 2)] for stage, ms in analysis.stage_ms]
-    cards = [c for c in ctx.catalog if c.display == detector or c.name == embedder]
+    stages = pipeline.latency(photo.image, options, runs=LATENCY_RUNS)  # the first call may be cold: timed again
+    latency = [[s.stage, round(s.median_ms, 2), round(s.p90_ms, 2)] for s in stages]
+    cards = tuple(c for c in ctx.catalog if c.display == detector or c.name == embedder)
     phone = [row for card in cards for row in phone_latency_rows(card)]
+    speed = faces_latency_line(stages, len(faces), int(threads), LATENCY_RUNS, cards)
     state = {"crops": analysis.crops, "embeddings": analysis.embeddings}
     return ((draw_landmarks(photo.image, faces), annotations), crops,
-            _summary(analysis, detector, embedder, options, gallery, comparable), latency, phone,
-            phone_markdown(tuple(cards)), state)
+            _summary(analysis, detector, embedder, options, gallery, comparable, speed), latency, phone,
+            phone_markdown(cards), state)
 
 
 @request("enroll_face")
@@ -279,8 +284,8 @@ def build(ctx: AppContext, face_gallery: gr.State) -> None:
             face_crops = gr.Gallery(label="Aligned 112x112 crops, as the embedder sees them", columns=6, height=170,
                                     object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="face-crops")
             with gr.Accordion("Latency here and on phones", open=False):
-                faces_latency = gr.Dataframe(headers=["stage", "ms"], label="Latency here (this host)",
-                                             interactive=False)
+                faces_latency = gr.Dataframe(headers=["stage", "median ms", "p90 ms"], interactive=False,
+                                             label=f"Latency here (this host; warm, {LATENCY_RUNS} runs)")
                 faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
                                            label="Latency published for real phones (not measured here)")
                 faces_phone_missing = gr.Markdown()

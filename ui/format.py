@@ -7,6 +7,7 @@ import html
 
 from models.catalog import Catalog, ModelCard
 from models.graph_stats import LAYER_NAMES
+from pipelines.common.timing import StageLatency
 from pipelines.faces.gallery import Gallery
 from pipelines.lab.photo import PhotoAnalysis, TaskResult
 from pipelines.lab.precision import VariantOutcome, published_for, published_ms, task_rows
@@ -61,7 +62,7 @@ def host_latency_rows(task: str, item: TaskResult) -> list[list]:
     ]
 
 
-def _phone_line(card: ModelCard) -> str:
+def phone_line(card: ModelCard) -> str:
     """This variant's own published figure (the fastest device), or why there is none."""
     figures = published_for(card)
     if not figures:
@@ -84,7 +85,7 @@ def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[s
         return (f'<div class="mvl-line" id="summary-{key}"><b>{title}</b>: {answer} · '
                 f"<b>{inference.median_ms:.1f} ms</b> here ({item.latency.threads} thread"
                 f"{'s' if item.latency.threads > 1 else ''}, median of {item.latency.runs}; p90 "
-                f"{inference.p90_ms:.1f}) · {_phone_line(card)} · <small>{model}</small></div>")
+                f"{inference.p90_ms:.1f}) · {phone_line(card)} · <small>{model}</small></div>")
 
     top = analysis.imagenet.result.top[0]
     scene = analysis.scene.result
@@ -144,6 +145,21 @@ def card_markdown(item: TaskResult, evaluations: dict[str, CardEvaluation] | Non
     if card.recipe and card.recipe.kind == "int8_dynamic":
         lines.append(f"- {INT8_DYNAMIC_NOTE}")
     return "\n".join(lines)
+
+
+def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: int, runs: int,
+                       cards: tuple[ModelCard, ...]) -> str:
+    """The Faces tab's headline figure: the whole pipeline's warm median here, and each model's phone figure (a
+    detector of several files: the file with a published figure, else its first)."""
+    total = next(s for s in stages if s.stage == "total")
+    models: dict[str, ModelCard] = {}
+    for card in cards:
+        if card.display not in models or (published_for(card) and not published_for(models[card.display])):
+            models[card.display] = card
+    phones = " · ".join(f"{html.escape(name)} {phone_line(card)}" for name, card in models.items())
+    return (f"<b>{total.median_ms:.1f} ms</b> here for detection, alignment and {faces} embedding"
+            f"{'' if faces == 1 else 's'} ({threads} thread{'s' if threads > 1 else ''}, median of {runs} warm runs; "
+            f"p90 {total.p90_ms:.1f}) · {phones}")
 
 
 def phone_markdown(cards: tuple[ModelCard, ...]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,22 +61,31 @@ class LatencyReport:
         return next(s for s in self.stages if s.stage == name)
 
 
-def time_variant(call: Callable[[], StageTimings], card: str, threads: int, runs: int = 20, warmup: int = 3) -> LatencyReport:
-    """Time one variant on one input: `call` runs the pipeline once and returns its stage timings."""
+def stage_latencies(call: Callable[[], Iterable[tuple[str, float]]], runs: int, warmup: int) -> tuple[StageLatency, ...]:
+    """Median and p90 of each named stage over warm runs: `call` runs once and returns its (stage, ms) pairs (a stage
+    a run does not report counts 0 ms in it; the first run sets the order)."""
     if runs < 1 or warmup < 0:
         raise ValueError("runs must be at least 1 and warmup at least 0")
     for _ in range(warmup):
         call()
-    rows = []
-    for _ in range(runs):
+    samples = [dict(call()) for _ in range(runs)]
+    names = list(dict.fromkeys(name for sample in samples for name in sample))
+    stats = []
+    for name in names:
+        values = np.array([sample.get(name, 0.0) for sample in samples], dtype=np.float64)
+        stats.append(StageLatency(name, float(np.median(values)), float(np.percentile(values, 90))))
+    return tuple(stats)
+
+
+def time_variant(call: Callable[[], StageTimings], card: str, threads: int, runs: int = 20, warmup: int = 3) -> LatencyReport:
+    """Time one variant on one input: `call` runs the pipeline once and returns its stage timings."""
+
+    def stages() -> list[tuple[str, float]]:
         t = call()
-        rows.append((t.preprocess_ms, t.inference_ms, t.postprocess_ms, t.total_ms))
-    samples = np.array(rows, dtype=np.float64)
-    stats = tuple(
-        StageLatency(name, float(np.median(samples[:, i])), float(np.percentile(samples[:, i], 90)))
-        for i, name in enumerate((*STAGES, "total"))
-    )
-    return LatencyReport(card=card, threads=threads, warmup=warmup, runs=runs, stages=stats)
+        return [*zip(STAGES, (t.preprocess_ms, t.inference_ms, t.postprocess_ms)), ("total", t.total_ms)]
+
+    return LatencyReport(card=card, threads=threads, warmup=warmup, runs=runs,
+                         stages=stage_latencies(stages, runs, warmup))
 
 
 def median_ms(call: Callable[[], object], runs: int = 15, warmup: int = 3) -> float:

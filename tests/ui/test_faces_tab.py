@@ -1,6 +1,7 @@
 """The Faces tab through its API: find, enroll, match, group, save; sessions never see each other."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -25,12 +26,26 @@ def captions(result):
 def test_find_enroll_and_match(client):
     first = find(client, GROUP)
     assert "**3 face(s)**" in first[2] and len(first[0]["annotations"]) == 3
-    assert {row[0].split(":")[0] for row in first[3]["data"]} >= {"detection", "alignment (all faces)", "embedding (per face)"}
+    assert {row[0].split(":")[0] for row in first[3]["data"]} >= {"detection", "alignment (all faces)", "embedding (per face)",
+                                                                  "total"}
+    total = next(row for row in first[3]["data"] if row[0] == "total")
+    assert 0 < total[1] <= total[2]  # warm median and p90 of the whole pipeline
+    shown = re.search(r"<b>([\d.]+) ms</b> here for detection, alignment and 3 embeddings \(1 thread, median of 10 ",
+                      first[2])
+    assert shown and float(shown[1]) == pytest.approx(total[1], abs=0.06)
+    assert "MTCNN (ONNX Runtime) phone: none published" in first[2]  # said, not left out
     enrolled = client.predict(2, "Alice", api_name="/enroll_face")
     assert enrolled["data"] == [["Alice", 1, "mobilefacenet.fp32_onnx"]]
     again = captions(find(client, GROUP))
     assert len(again) == 3 and again[1].endswith("Alice (1.00)")
     assert all("unknown (nearest: Alice" in c for i, c in enumerate(again) if i != 1)
+
+
+def test_a_detector_with_a_published_phone_figure_shows_it_beside_the_figure_here(client):
+    result = find(client, GROUP, "BlazeFace short-range", *OPTIONS[1:])
+    assert re.search(r"<b>[\d.]+ ms</b> here for detection, alignment and \d+ embeddings? \(1 thread", result[2])
+    assert "BlazeFace short-range phone: <b>2.94 ms</b> Pixel 6, CPU" in result[2]
+    assert "MobileFaceNet phone: none published for this file at fp32" in result[2]
 
 
 def test_another_session_cannot_match_or_see_a_gallery(client, other_client):

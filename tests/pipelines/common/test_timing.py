@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from pipelines.common.timing import StageTimings, Stopwatch, time_variant
+from pipelines.common.timing import StageTimings, Stopwatch, stage_latencies, time_variant
 
 
 def test_warm_up_runs_are_discarded_and_median_and_p90_are_of_the_timed_runs():
@@ -25,6 +25,17 @@ def test_warm_up_runs_are_discarded_and_median_and_p90_are_of_the_timed_runs():
 def test_time_variant_refuses_zero_runs():
     with pytest.raises(ValueError):
         time_variant(lambda: StageTimings(1, 1, 1), card="x", threads=1, runs=0)
+
+
+def test_named_stages_keep_their_order_and_a_stage_a_run_skips_counts_zero():
+    runs = iter([[("detect", 500.0)]] + [[("detect", float(v)), ("embed", 2.0)] if v % 2 else [("detect", float(v))]
+                                         for v in range(1, 11)])
+    stages = stage_latencies(lambda: next(runs), runs=10, warmup=1)
+    assert [s.stage for s in stages] == ["detect", "embed"]
+    assert stages[0].median_ms == pytest.approx(5.5) and stages[0].p90_ms == pytest.approx(9.1)
+    assert stages[1].median_ms == pytest.approx(1.0)  # five runs at 2 ms, five without the stage
+    with pytest.raises(ValueError):
+        stage_latencies(lambda: [("detect", 1.0)], runs=0, warmup=0)
 
 
 def test_stopwatch_accumulates_laps(monkeypatch):

@@ -78,7 +78,6 @@ class FacePipeline:
         )
         return FaceAnalysis(detections, crops, embeddings, self.threshold, stages)
 
-
     def latency(self, image: Image.Image, options: DetectorOptions = DetectorOptions(), runs: int = 10,
                 warmup: int = 1) -> tuple[StageLatency, ...]:
         """Warm median and p90 of each stage on this photo, and of the whole call ("total": detection, alignment and
@@ -90,6 +89,7 @@ class FacePipeline:
             return [*stages, ("total", (time.perf_counter_ns() - start) / 1e6)]
 
         return stage_latencies(once, runs, warmup)
+
 
 def group_analyses(analyses: Sequence[FaceAnalysis], threshold: float) -> list[Person]:
     """People across the photos of several analyses (all embedded by one network)."""

@@ -61,7 +61,8 @@ class LatencyReport:
         return next(s for s in self.stages if s.stage == name)
 
 
-def stage_latencies(call: Callable[[], Iterable[tuple[str, float]]], runs: int, warmup: int) -> tuple[StageLatency, ...]:
+def stage_latencies(call: Callable[[], Iterable[tuple[str, float]]], runs: int,
+                    warmup: int) -> tuple[StageLatency, ...]:
     """Median and p90 of each named stage over warm runs: `call` runs once and returns its (stage, ms) pairs (a stage
     a run does not report counts 0 ms in it; the first run sets the order)."""
     if runs < 1 or warmup < 0:

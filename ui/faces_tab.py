@@ -70,7 +70,8 @@ def find_faces(ctx: AppContext, path, detector, embedder, min_face, p_net, r_net
                    for i, (f, m) in enumerate(zip(faces, matches))]
     crops = [(crop, f"face {i + 1} · score {f.score:.2f} · {m.describe()}")
              for i, (crop, f, m) in enumerate(zip(analysis.crops, faces, matches))]
-    stages = pipeline.latency(photo.image, options, runs=LATENCY_RUNS)  # the first call may be cold: timed again
+    # timed again: that first call may have been cold, and it is the warm-up of these runs
+    stages = pipeline.latency(photo.image, options, runs=LATENCY_RUNS, warmup=0)
     latency = [[s.stage, round(s.median_ms, 2), round(s.p90_ms, 2)] for s in stages]
     cards = tuple(c for c in ctx.catalog if c.display == detector or c.name == embedder)
     phone = [row for card in cards for row in phone_latency_rows(card)]

@@ -74,6 +74,12 @@ def phone_line(card: ModelCard) -> str:
             f"{html.escape(best.compute_unit)} ({html.escape(best.runtime)} {html.escape(best.precision)}, published){more}")
 
 
+def here_ms(latency: StageLatency, threads: int, runs: int, what: str = "") -> str:
+    """A figure measured here as every headline states it: warm median, p90, threads and runs."""
+    return (f"<b>{latency.median_ms:.1f} ms</b> here{' ' + what if what else ''} ({threads} thread"
+            f"{'s' if threads > 1 else ''}, median of {runs} warm runs; p90 {latency.p90_ms:.1f})")
+
+
 def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[str, CardEvaluation]) -> str:
     """The headline of each task: its answer, the milliseconds here and the phone's figure, one line each."""
 
@@ -83,9 +89,8 @@ def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[s
         lossy = loss_note(card, evaluations)
         model = html.escape(f"{card.display} {card.short_variant}") + (f" ({html.escape(lossy)})" if lossy else "")
         return (f'<div class="mvl-line" id="summary-{key}"><b>{title}</b>: {answer} · '
-                f"<b>{inference.median_ms:.1f} ms</b> here ({item.latency.threads} thread"
-                f"{'s' if item.latency.threads > 1 else ''}, median of {item.latency.runs}; p90 "
-                f"{inference.p90_ms:.1f}) · {phone_line(card)} · <small>{model}</small></div>")
+                f"{here_ms(inference, item.latency.threads, item.latency.runs)} · {phone_line(card)} · "
+                f"<small>{model}</small></div>")
 
     top = analysis.imagenet.result.top[0]
     scene = analysis.scene.result
@@ -157,9 +162,8 @@ def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: in
         if card.display not in models or (published_for(card) and not published_for(models[card.display])):
             models[card.display] = card
     phones = " · ".join(f"{html.escape(name)} {phone_line(card)}" for name, card in models.items())
-    return (f"<b>{total.median_ms:.1f} ms</b> here for detection, alignment and {faces} embedding"
-            f"{'' if faces == 1 else 's'} ({threads} thread{'s' if threads > 1 else ''}, median of {runs} warm runs; "
-            f"p90 {total.p90_ms:.1f}) · {phones}")
+    what = f"for detection, alignment and {faces} embedding{'' if faces == 1 else 's'}"
+    return f"{here_ms(total, threads, runs, what)} · {phones}"
 
 
 def phone_markdown(cards: tuple[ModelCard, ...]) -> str:

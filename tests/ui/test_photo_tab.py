@@ -1,5 +1,6 @@
 """The app through its API, as gradio_client drives it."""
 
+import re
 
 import numpy as np
 import pytest
@@ -34,6 +35,10 @@ def test_classify_a_photo(client, coffee_jpg):
     stages = {(row[0], row[4]) for row in host["data"]}
     assert {("ImageNet", "inference"), ("scene", "total")} <= stages
     assert all(row[3] == 1 and row[7] == 3 for row in host["data"])  # threads and runs as asked
+    inference = next(row for row in host["data"] if row[:1] == ["ImageNet"] and row[4] == "inference")
+    shown_ms = re.search(r"<b>([\d.]+) ms</b> here \(1 thread, median of 3 warm runs; p90 ([\d.]+)\)", summary)
+    assert shown_ms and abs(float(shown_ms[1]) - inference[5]) <= 0.051  # the table rounds to 0.01, the line to 0.1
+    assert abs(float(shown_ms[2]) - inference[6]) <= 0.051
     assert any(row[1] == "Pixel 4" and "tensorflow/tpu" in row[7] for row in phone["data"])
     assert "18.60 MB" in cards and "Demo use only" in cards
     assert shown and "JPEG" in notes

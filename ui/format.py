@@ -74,10 +74,10 @@ def phone_line(card: ModelCard) -> str:
             f"{html.escape(best.compute_unit)} ({html.escape(best.runtime)} {html.escape(best.precision)}, published){more}")
 
 
-def here_ms(latency: StageLatency, threads: int, runs: int, what: str = "") -> str:
+def here_ms(latency: StageLatency, threads: int, what: str = "") -> str:
     """A figure measured here as every headline states it: warm median, p90, threads and runs."""
     return (f"<b>{latency.median_ms:.1f} ms</b> here{' ' + what if what else ''} ({threads} thread"
-            f"{'s' if threads > 1 else ''}, median of {runs} warm runs; p90 {latency.p90_ms:.1f})")
+            f"{'s' if threads > 1 else ''}, median of {latency.runs} warm runs; p90 {latency.p90_ms:.1f})")
 
 
 def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[str, CardEvaluation]) -> str:
@@ -89,7 +89,7 @@ def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[s
         lossy = loss_note(card, evaluations)
         model = html.escape(f"{card.display} {card.short_variant}") + (f" ({html.escape(lossy)})" if lossy else "")
         return (f'<div class="mvl-line" id="summary-{key}"><b>{title}</b>: {answer} · '
-                f"{here_ms(inference, item.latency.threads, item.latency.runs)} · {phone_line(card)} · "
+                f"{here_ms(inference, item.latency.threads)} · {phone_line(card)} · "
                 f"<small>{model}</small></div>")
 
     top = analysis.imagenet.result.top[0]
@@ -152,8 +152,7 @@ def card_markdown(item: TaskResult, evaluations: dict[str, CardEvaluation] | Non
     return "\n".join(lines)
 
 
-def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: int, runs: int,
-                       cards: tuple[ModelCard, ...]) -> str:
+def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: int, cards: tuple[ModelCard, ...]) -> str:
     """The Faces tab's headline figure: the whole pipeline's warm median here, and each model's phone figure (a
     detector of several files: the file with a published figure, else its first)."""
     total = next(s for s in stages if s.stage == "total")
@@ -163,7 +162,7 @@ def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: in
             models[card.display] = card
     phones = " · ".join(f"{html.escape(name)} {phone_line(card)}" for name, card in models.items())
     what = f"for detection, alignment and {faces} embedding{'' if faces == 1 else 's'}"
-    return f"{here_ms(total, threads, runs, what)} · {phones}"
+    return f"{here_ms(total, threads, what)} · {phones}"
 
 
 def phone_markdown(cards: tuple[ModelCard, ...]) -> str:

@@ -45,6 +45,7 @@ class StageLatency:
     stage: str
     median_ms: float
     p90_ms: float
+    runs: int  # the warm runs behind the figures
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,29 @@ class LatencyReport:
         return next(s for s in self.stages if s.stage == name)
 
 
-def stage_latencies(call: Callable[[], Iterable[tuple[str, float]]], runs: int,
-                    warmup: int) -> tuple[StageLatency, ...]:
+MIN_RUNS = 3  # a time budget never cuts the runs below this
+
+
+def stage_latencies(call: Callable[[], Iterable[tuple[str, float]]], runs: int, warmup: int,
+                    budget_ms: float | None = None) -> tuple[StageLatency, ...]:
     """Median and p90 of each named stage over warm runs: `call` runs once and returns its (stage, ms) pairs (a stage
-    a run does not report counts 0 ms in it; the first run sets the order)."""
+    a run does not report counts 0 ms in it; the first run sets the order). With a budget, the timed runs stop once
+    they have taken that long (after at least MIN_RUNS): a slow input is measured on fewer runs, and says so."""
     if runs < 1 or warmup < 0:
         raise ValueError("runs must be at least 1 and warmup at least 0")
     for _ in range(warmup):
         call()
-    samples = [dict(call()) for _ in range(runs)]
+    samples = []
+    start = time.perf_counter_ns()
+    while len(samples) < runs:
+        samples.append(dict(call()))
+        if budget_ms is not None and len(samples) >= MIN_RUNS and (time.perf_counter_ns() - start) / 1e6 >= budget_ms:
+            break
     names = list(dict.fromkeys(name for sample in samples for name in sample))
     stats = []
     for name in names:
         values = np.array([sample.get(name, 0.0) for sample in samples], dtype=np.float64)
-        stats.append(StageLatency(name, float(np.median(values)), float(np.percentile(values, 90))))
+        stats.append(StageLatency(name, float(np.median(values)), float(np.percentile(values, 90)), len(samples)))
     return tuple(stats)
 
 

@@ -30,9 +30,10 @@ def test_find_enroll_and_match(client):
                                                                   "total"}
     total = next(row for row in first[3]["data"] if row[0] == "total")
     assert 0 < total[1] <= total[2]  # warm median and p90 of the whole pipeline
-    shown = re.search(r"<b>([\d.]+) ms</b> here for detection, alignment and 3 embeddings \(1 thread, median of 10 ",
-                      first[2])
+    shown = re.search(r"<b>([\d.]+) ms</b> here for detection, alignment and 3 embeddings \(1 thread, median of "
+                      r"(\d+) warm runs", first[2])
     assert shown and float(shown[1]) == pytest.approx(total[1], abs=0.06)
+    assert 3 <= int(shown[2]) <= 10  # 10, or fewer where they outlast the time budget
     assert "MTCNN (ONNX Runtime) phone: none published" in first[2]  # said, not left out
     enrolled = client.predict(2, "Alice", api_name="/enroll_face")
     assert enrolled["data"] == [["Alice", 1, "mobilefacenet.fp32_onnx"]]

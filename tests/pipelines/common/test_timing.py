@@ -38,6 +38,23 @@ def test_named_stages_keep_their_order_and_a_stage_a_run_skips_counts_zero():
         stage_latencies(lambda: [("detect", 1.0)], runs=0, warmup=0)
 
 
+def test_a_budget_stops_the_runs_once_spent_but_never_below_three(monkeypatch):
+    now = [0]  # ns
+    monkeypatch.setattr("pipelines.common.timing.time.perf_counter_ns", lambda: now[0])
+
+    def run():  # each run takes 10 ms
+        now[0] += 10_000_000
+        return [("total", 1.0)]
+
+    assert stage_latencies(run, runs=10, warmup=0, budget_ms=50)[0].runs == 5  # 50 ms spent after five runs
+    assert stage_latencies(run, runs=10, warmup=0, budget_ms=45)[0].runs == 5
+    assert stage_latencies(run, runs=10, warmup=0, budget_ms=5)[0].runs == 3  # spent after one, but three at least
+    assert stage_latencies(run, runs=10, warmup=2, budget_ms=50)[0].runs == 5  # warm-up runs are not in the budget
+    assert stage_latencies(run, runs=10, warmup=0, budget_ms=10_000)[0].runs == 10  # at most `runs`
+    assert stage_latencies(run, runs=2, warmup=0, budget_ms=1)[0].runs == 2  # fewer asked than three: all of them
+    assert stage_latencies(run, runs=10, warmup=0)[0].runs == 10  # no budget: every run
+
+
 def test_stopwatch_accumulates_laps(monkeypatch):
     clock = iter([0, 2_000_000, 5_000_000, 6_500_000])  # ns: start, then 2 ms, 3 ms, 1.5 ms later
     monkeypatch.setattr("pipelines.common.timing.time.perf_counter_ns", lambda: next(clock))

@@ -7,7 +7,7 @@ import html
 
 from models.catalog import Catalog, ModelCard
 from models.graph_stats import LAYER_NAMES
-from pipelines.common.timing import StageLatency
+from pipelines.common.timing import StageLatency, stage_named
 from pipelines.faces.gallery import Gallery
 from pipelines.lab.photo import PhotoAnalysis, TaskResult
 from pipelines.lab.precision import VariantOutcome, published_for, published_ms, task_rows
@@ -155,13 +155,13 @@ def card_markdown(item: TaskResult, evaluations: dict[str, CardEvaluation] | Non
 def faces_latency_line(stages: tuple[StageLatency, ...], faces: int, threads: int, cards: tuple[ModelCard, ...]) -> str:
     """The Faces tab's headline figure: the whole pipeline's warm median here, and each model's phone figure (a
     detector of several files: the file with a published figure, else its first)."""
-    total = next(s for s in stages if s.stage == "total")
+    total = stage_named(stages, "total")
     models: dict[str, ModelCard] = {}
     for card in cards:
         if card.display not in models or (published_for(card) and not published_for(models[card.display])):
             models[card.display] = card
     phones = " · ".join(f"{html.escape(name)} {phone_line(card)}" for name, card in models.items())
-    what = f"for detection, alignment and {faces} embedding{'' if faces == 1 else 's'}"
+    what = f"for detection, alignment and {faces} embedding{'' if faces == 1 else 's'}" if faces else "for detection"
     return f"{here_ms(total, threads, what)} · {phones}"
 
 

@@ -55,11 +55,18 @@ class LatencyReport:
     card: str
     threads: int
     warmup: int
-    runs: int
     stages: tuple[StageLatency, ...]  # preprocess, inference, postprocess, total
 
+    @property
+    def runs(self) -> int:
+        return self.stages[0].runs  # every stage is measured on the same runs
+
     def stage(self, name: str) -> StageLatency:
-        return next(s for s in self.stages if s.stage == name)
+        return stage_named(self.stages, name)
+
+
+def stage_named(stages: Iterable[StageLatency], name: str) -> StageLatency:
+    return next(s for s in stages if s.stage == name)
 
 
 MIN_RUNS = 3  # a time budget never cuts the runs below this
@@ -95,8 +102,7 @@ def time_variant(call: Callable[[], StageTimings], card: str, threads: int, runs
         t = call()
         return [*zip(STAGES, (t.preprocess_ms, t.inference_ms, t.postprocess_ms)), ("total", t.total_ms)]
 
-    return LatencyReport(card=card, threads=threads, warmup=warmup, runs=runs,
-                         stages=stage_latencies(stages, runs, warmup))
+    return LatencyReport(card=card, threads=threads, warmup=warmup, stages=stage_latencies(stages, runs, warmup))
 
 
 def median_ms(call: Callable[[], object], runs: int = 15, warmup: int = 3) -> float:

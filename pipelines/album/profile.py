@@ -6,7 +6,8 @@ categories, every number traceable to the photos behind it and to what made each
   with the weights learned on out-of-fold predictions. A photo is listed under its strongest category (at the
   learned floor) and under any further category over that category's own threshold.
 - Outdoors / Indoors: Places365's own indoor/outdoor labels (the majority of the top-10 scenes).
-- Demography: the photo shows people (a face found, or a person detected at 0.5 or more).
+- Demography: the photo shows people (a person detected at 0.5 or more, or a face found where the detector sees a
+  person at all).
 A category is shown when at least MIN_PHOTOS photos support it. Each photo's evidence names the source that
 fired (scene, object or ImageNet class) and its strongest class there.
 """
@@ -33,6 +34,11 @@ GROUPS = {
 }
 MIN_PHOTOS = 2  # a category is shown only when at least this many photos support it
 PERSON_CONFIDENCE = 0.5
+# A face counts as people only where the detector also sees a person at this or more: MTCNN finds faces on animals
+# (a Newfoundland's at 0.87, person 0.002), while each of the 171 photos of ../shared/eval with a real face found
+# (portraits, face chips, groups, an album, COCO) has a person at 0.099 or more; 82 % of the animal close-ups have
+# one under 0.05.
+FACE_PERSON_CONFIDENCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,9 @@ def too_few_photos(profile: Profile, names: list[str]) -> str:
 def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, indoor: np.ndarray,
                faces: np.ndarray, person: int = 0) -> PhotoSignals:
     """`faces`: faces found per photo; `person`: the COCO class of people."""
+    people = objects[:, person]
     return PhotoSignals({"scene": scene, "objects": objects, "imagenet": imagenet}, np.asarray(indoor, bool),
-                        (np.asarray(faces) > 0) | (objects[:, person] >= PERSON_CONFIDENCE))
+                        (people >= PERSON_CONFIDENCE) | ((np.asarray(faces) > 0) & (people >= FACE_PERSON_CONFIDENCE)))
 
 
 __all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals",

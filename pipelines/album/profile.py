@@ -47,7 +47,17 @@ class PhotoSignals:
 
     scores: dict[str, np.ndarray]  # source -> [photos, classes]
     indoor: np.ndarray  # [photos] bool
-    people: np.ndarray  # [photos] bool
+    person: np.ndarray  # [photos] the detector's highest score for a person
+    faces: np.ndarray  # [photos] faces found
+
+    @property
+    def people(self) -> np.ndarray:
+        """[photos] bool: the photo shows people."""
+        return (self.person >= PERSON_CONFIDENCE) | ((self.faces > 0) & (self.person >= FACE_PERSON_CONFIDENCE))
+
+    def people_evidence(self, i: int) -> str:
+        found = f"object: person {self.person[i]:.2f}"
+        return found if self.person[i] >= PERSON_CONFIDENCE else f"face: {self.faces[i]} found, {found}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,9 @@ def photo_categories(model: InterestModel, signals: PhotoSignals, weights: dict[
     def why(i: int, category: str) -> str:
         if category in SUBJECTS:
             return evidence(model, signals.scores, i, category, weights)
-        return {"Indoors": "scene: indoor", "Outdoors": "scene: outdoor", "Demography": "people in the photo"}[category]
+        if category == "Demography":
+            return signals.people_evidence(i)
+        return {"Indoors": "scene: indoor", "Outdoors": "scene: outdoor"}[category]
 
     return listed, scores, why
 
@@ -125,9 +137,8 @@ def too_few_photos(profile: Profile, names: list[str]) -> str:
 def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, indoor: np.ndarray,
                faces: np.ndarray, person: int = 0) -> PhotoSignals:
     """`faces`: faces found per photo; `person`: the COCO class of people."""
-    people = objects[:, person]
     return PhotoSignals({"scene": scene, "objects": objects, "imagenet": imagenet}, np.asarray(indoor, bool),
-                        (people >= PERSON_CONFIDENCE) | ((np.asarray(faces) > 0) & (people >= FACE_PERSON_CONFIDENCE)))
+                        objects[:, person], np.asarray(faces, int))
 
 
 __all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals",

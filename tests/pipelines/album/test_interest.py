@@ -141,6 +141,9 @@ def test_a_face_counts_as_people_only_where_the_detector_sees_a_person_too(hub):
     assert len(portraits) == 96 and (faces > 0).all()  # MTCNN finds a face on the dog too
     # measured: the dog's person score 0.002, the portraits' 0.099 and more (6 of them under 0.5)
     assert not signals.people[0] and signals.people[1:].all()
+    # what made each count, as the profile says it: the face where the person's score alone would not do
+    assert all(signals.people_evidence(i).startswith("face: 1 found, object: person 0." if signals.person[i] < 0.5
+                                                     else "object: person 0.") for i in range(1, len(results)))
 
 
 def test_the_cli_evaluates_any_labeled_folder(tmp_path, monkeypatch, store, capsys, retrained):

@@ -6,10 +6,10 @@ categories, every number traceable to the photos behind it and to what made each
   with the weights learned on out-of-fold predictions. A photo is listed under its strongest category (at the
   learned floor) and under any further category over that category's own threshold.
 - Outdoors / Indoors: Places365's own indoor/outdoor labels (the majority of the top-10 scenes).
-- Demography: the photo shows people (a person detected at 0.5 or more, or a face found where the detector sees a
-  person at all).
+- Demography: the photo shows people (a person detected at PERSON_CONFIDENCE or more, or a face found where the
+  detector sees a person at FACE_PERSON_CONFIDENCE or more).
 A category is shown when at least MIN_PHOTOS photos support it. Each photo's evidence names the source that
-fired (scene, object or ImageNet class) and its strongest class there.
+fired (scene, object or ImageNet class, or the faces found) and its strongest class there.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pipelines.album.ingest import (
     MAX_ZIP_TOTAL,
     gather,
 )
-from pipelines.album.profile import MIN_PHOTOS, too_few_photos
+from pipelines.album.profile import MIN_PHOTOS, READ_DIRECTLY, too_few_photos
 from ui.context import AppContext
 from ui.figures import profile_figure
 from ui.requests import bind, error_box, request, wire
@@ -64,7 +64,7 @@ def _quality(model: InterestModel, category: str) -> str:
     """How well the models see a category, as measured on labeled photos kept out of training: the held-out mix
     (mostly scenes) and close-ups of one subject (each judged by a model trained without it)."""
     if category not in model.measured:
-        return "environment or people: read directly"
+        return READ_DIRECTLY[category]
     return (f"scenes and mixed photos: {_figure(model.measured[category])}; close-ups of one subject: "
             f"{_figure(model.close_ups.get(category))}")
 

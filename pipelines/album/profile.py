@@ -39,6 +39,13 @@ PERSON_CONFIDENCE = 0.5
 # (portraits, face chips, groups, an album, COCO) has a person at 0.099 or more; 82 % of the animal close-ups have
 # one under 0.05.
 FACE_PERSON_CONFIDENCE = 0.05
+# how the categories that are not learned are read
+READ_DIRECTLY = {
+    "Outdoors": "not learned: Places365's own indoor/outdoor labels",
+    "Indoors": "not learned: Places365's own indoor/outdoor labels",
+    "Demography": f"not learned: a person detected at {PERSON_CONFIDENCE:g}, or a face with a person at "
+                  f"{FACE_PERSON_CONFIDENCE:g}",
+}
 
 
 @dataclass(frozen=True)
@@ -141,5 +148,5 @@ def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, ind
                         objects[:, person], np.asarray(faces, int))
 
 
-__all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "SOURCES", "Profile", "ProfileEntry", "PhotoSignals",
-           "build_profile", "photo_categories", "scene_weighted", "signals_of", "too_few_photos"]
+__all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "READ_DIRECTLY", "SOURCES", "Profile", "ProfileEntry",
+           "PhotoSignals", "build_profile", "photo_categories", "scene_weighted", "signals_of", "too_few_photos"]

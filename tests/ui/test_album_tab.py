@@ -28,6 +28,8 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     learned = [row for row in profile["data"] if row[0] in interest_model().measured]
     assert learned and all(row[5].startswith("scenes and mixed photos: recall ") and
                            "; close-ups of one subject: " in row[5] for row in learned)
+    read = {row[0]: row[5] for row in profile["data"] if row[0] not in interest_model().measured}
+    assert read and all(text.startswith("not learned: ") for text in read.values())  # and says how it is read
     category, count = profile["data"][0][0], profile["data"][0][2]
     assert len(client.predict(category, api_name="/photos_behind_category")) == count
     assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album

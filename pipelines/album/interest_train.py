@@ -3,6 +3,9 @@
     python -m pipelines.album.interest_train train [--eval-dir ../shared/eval]   # writes models/data/interest/model.json
     python -m pipelines.album.interest_train evaluate LABELED_FOLDER              # labels.csv (filename, category) + images/
 
+evaluate runs the labeled photos through the album, as `python -m pipelines.album` does, and counts a photo as
+found where the profile lists it under its category: per category of the 16, recall and precision.
+
 The labeled interest set is built from ../shared/eval class by class through the reviewed files in
 models/data/interest/: ImageNet and MiniPlaces photos take their class's category, a COCO photo the category of
 its largest labeled object ("none" where no category fits). It is split by a hash of each file's name into
@@ -39,8 +42,9 @@ from pipelines.album.interest import (
     class_categories,
     fit_source,
     fuse,
-    interest_model,
 )
+from pipelines.album.ingest import AlbumError
+from pipelines.album.profile import CATEGORIES, MIN_PHOTOS as PROFILE_MIN_PHOTOS, too_few_photos
 from pipelines.common.eval_sets import eval_dir
 
 DEFAULT_EVAL = eval_dir()
@@ -229,13 +233,92 @@ def measure(model: InterestModel, scores: dict[str, np.ndarray], categories: lis
     return _figures(model.listed(scores), np.array(categories))
 
 
-def _figures(shown: np.ndarray, truth: np.ndarray) -> dict[str, dict]:
+def _figures(shown: np.ndarray, truth: np.ndarray, categories: tuple[str, ...] = SUBJECTS) -> dict[str, dict]:
+    """shown: [photos, categories] bool; truth: each photo's category, or [photos, categories] bool (several)."""
+    if truth.ndim == 1:
+        truth = truth[:, None] == np.array(categories)[None]
     out = {}
-    for k, c in enumerate(SUBJECTS):
-        hits, listed, positives = int(np.sum(shown[:, k] & (truth == c))), int(shown[:, k].sum()), int(np.sum(truth == c))
+    for k, c in enumerate(categories):
+        hits, listed, positives = int(np.sum(shown[:, k] & truth[:, k])), int(shown[:, k].sum()), int(truth[:, k].sum())
         out[c] = {"photos": positives, "listed": listed, "precision": round(hits / listed, 3) if listed else None,
                   "recall": round(hits / positives, 3) if positives else None}
     return out
+
+
+class LabelsError(ValueError):
+    """A labeled folder cannot be read; the message says what is wrong."""
+
+
+def read_labels(folder: Path) -> dict[str, set[str]]:
+    """labels.csv of a labeled folder: each photo's path under images/ -> its categories (a row names one, or
+    several separated by ';'; a photo on several rows has them all). "none": none of the 16."""
+    known = set(CATEGORIES) | {"none"}
+    try:
+        with (folder / "labels.csv").open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"filename", "category"} - set(reader.fieldnames or ())
+            if missing:
+                raise LabelsError(f"labels.csv has no {' or '.join(sorted(missing))} column (it needs filename, "
+                                  "category)")
+            rows = list(reader)
+    except FileNotFoundError:
+        raise LabelsError(f"no labels.csv in {folder} (columns filename, category; the photos under images/)") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise LabelsError(f"labels.csv is not a readable CSV file ({exc})") from None
+    labels: dict[str, set[str]] = {}
+    for line, row in enumerate(rows, start=2):
+        name = (row["filename"] or "").strip()
+        categories = {c.strip() for c in (row["category"] or "").split(";") if c.strip()}
+        if not name or not categories:
+            raise LabelsError(f"labels.csv line {line}: a filename and a category are needed")
+        unknown = sorted(categories - known)
+        if unknown:
+            raise LabelsError(f"labels.csv line {line}: unknown categor{'y' if len(unknown) == 1 else 'ies'} "
+                              f"{', '.join(unknown)}; known: {', '.join(CATEGORIES)}, none")
+        labels.setdefault(name, set()).update(categories)
+    if not labels:
+        raise LabelsError("labels.csv lists no photo")
+    return labels
+
+
+@dataclass(frozen=True)
+class FolderFigures:
+    measured: dict[str, dict]  # per category of the 16: photos, listed, recall, precision
+    evaluated: int  # photos judged
+    left_out: tuple[tuple[str, str], ...]  # (filename, why)
+    too_few: str  # the categories seen in too few photos to be in the profile, with their photos
+
+
+def evaluate_folder(folder: Path, hub=None, workers: int | None = None) -> FolderFigures:
+    """The labeled photos through the album (every photo's models, then the profile, as `python -m
+    pipelines.album` makes it) and, per category, recall and precision of the profile's listings. A photo counts
+    as listed under a category the profile shows (seen in at least PROFILE_MIN_PHOTOS photos), as a person
+    reads it."""
+    from pipelines.album.analysis import analyse_album
+    from pipelines.album.ingest import gather
+    from pipelines.common.hub import open_hub
+
+    labels = read_labels(folder)
+    images = (folder / "images").resolve()
+    files, left_out = [], []
+    for name in labels:
+        path = (images / name).resolve()
+        if not path.is_relative_to(images) or not path.is_file():
+            left_out.append((name, "not found under images/"))
+        else:
+            files.append((name, path))
+    if not files:
+        raise LabelsError(f"none of the {len(labels)} photos of labels.csv is under {folder / 'images'}")
+    album = gather(files, len(files))
+    result = analyse_album(hub or open_hub(), album, workers)
+    left_out += [(s.name, s.reason) for s in result.skipped]
+    names = [p.name for p in result.photos]
+    shown = np.zeros((len(names), len(CATEGORIES)), bool)
+    for entry in result.profile.entries:
+        shown[list(entry.photos), CATEGORIES.index(entry.category)] = True
+    truth = np.array([[c in labels[n] for c in CATEGORIES] for n in names], bool)
+    return FolderFigures(_figures(shown, truth, CATEGORIES), len(names), tuple(left_out),
+                         too_few_photos(result.profile, names))
 
 
 def table(measured: dict[str, dict]) -> str:
@@ -256,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     training.add_argument("--out", type=Path, default=MODEL_JSON)
     training.add_argument("--scores-cache", type=Path, help="keep the photos' scores here between runs (.npz)")
     evaluating = commands.add_parser("evaluate", help="per-category recall and precision on a labeled folder")
-    evaluating.add_argument("folder", type=Path, help="labels.csv (filename, category) and images/")
+    evaluating.add_argument("folder", type=Path, help="labels.csv (filename, category: one of the 16, several "
+                            "separated by ';', or none) and the photos under images/")
     args = parser.parse_args(argv)
     if args.command == "train":
         model, photos, _ = train(args.eval_dir, scores_cache=args.scores_cache)
@@ -267,14 +351,22 @@ def main(argv: list[str] | None = None) -> int:
         print("\nImageNet close-ups, 5 folds (each judged by a model that never saw it):\n" + table(model.close_ups))
         print(f"\nwritten to {args.out}")
         return 0
-    with (args.folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    unknown = sorted({r["category"] for r in rows} - set(CLASSES))
-    if unknown:
-        print(f"unknown categories {unknown}; known: {', '.join(CLASSES)}", file=sys.stderr)
+    try:
+        figures = evaluate_folder(args.folder)
+    except (LabelsError, AlbumError) as exc:
+        print(exc, file=sys.stderr)
         return 2
-    scores = album_scores([args.folder / "images" / r["filename"] for r in rows])
-    print(table(measure(interest_model(), scores, [r["category"] for r in rows])))
+    for name, why in figures.left_out:
+        print(f"left out {name}: {why}", file=sys.stderr)
+    labeled = {c: m for c, m in figures.measured.items() if m["photos"]}
+    unlabeled = [f"{c} {m['listed']}" for c, m in figures.measured.items() if m["listed"] and not m["photos"]]
+    print(f"{figures.evaluated} photos through the album ({len(figures.left_out)} left out); a photo is found where "
+          f"the profile lists it under its category:\n" + table(labeled))
+    if figures.too_few:
+        print(f"seen in fewer than {PROFILE_MIN_PHOTOS} photos, so not in the profile: {figures.too_few}")
+    if unlabeled:
+        print(f"listed, though no photo is labeled with them (name every category that applies, separated by ';', "
+              f"for them to count as right): {', '.join(unlabeled)}")
     return 0
 
 

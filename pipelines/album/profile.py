@@ -40,9 +40,10 @@ PERSON_CONFIDENCE = 0.5
 # one under 0.05.
 FACE_PERSON_CONFIDENCE = 0.05
 # how the categories that are not learned are read
+_PLACES_IO = "not learned: Places365's own indoor/outdoor labels"
 READ_DIRECTLY = {
-    "Outdoors": "not learned: Places365's own indoor/outdoor labels",
-    "Indoors": "not learned: Places365's own indoor/outdoor labels",
+    "Outdoors": _PLACES_IO,
+    "Indoors": _PLACES_IO,
     "Demography": f"not learned: a person detected at {PERSON_CONFIDENCE:g}, or a face with a person at "
                   f"{FACE_PERSON_CONFIDENCE:g}",
 }

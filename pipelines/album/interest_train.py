@@ -251,8 +251,8 @@ class LabelsError(ValueError):
 
 def read_labels(folder: Path) -> dict[str, set[str]]:
     """labels.csv of a labeled folder: each photo's path under images/ -> its categories (a row names one, or
-    several separated by ';'; a photo on several rows has them all). "none": none of the 16."""
-    known = set(CATEGORIES) | {"none"}
+    several separated by ';'; a photo on several rows has them all; case does not matter). "none": none of the 16."""
+    known = {c.lower(): c for c in (*CATEGORIES, "none")}
     try:
         with (folder / "labels.csv").open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -271,11 +271,11 @@ def read_labels(folder: Path) -> dict[str, set[str]]:
         categories = {c.strip() for c in (row["category"] or "").split(";") if c.strip()}
         if not name or not categories:
             raise LabelsError(f"labels.csv line {line}: a filename and a category are needed")
-        unknown = sorted(categories - known)
+        unknown = sorted(c for c in categories if c.lower() not in known)
         if unknown:
             raise LabelsError(f"labels.csv line {line}: unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                               f"{', '.join(unknown)}; known: {', '.join(CATEGORIES)}, none")
-        labels.setdefault(name, set()).update(categories)
+        labels.setdefault(name, set()).update(known[c.lower()] for c in categories)
     if not labels:
         raise LabelsError("labels.csv lists no photo")
     return labels

@@ -156,9 +156,9 @@ def test_the_cli_evaluates_any_labeled_folder(tmp_path, monkeypatch, store, caps
     rows = ["filename,category"] + [f"{p.path.name},{p.category}" for p in chosen]
     for p in chosen:
         (tmp_path / "images" / p.path.name).write_bytes(p.path.read_bytes())
-    for p in portraits:  # in a sub-folder, named by their path under images/, with two categories
+    for p in portraits:  # in a sub-folder, named by their path under images/; two categories, any case
         (tmp_path / "images" / "people" / p.name).write_bytes(p.read_bytes())
-        rows.append(f"people/{p.name},Demography;Fashion")
+        rows.append(f"people/{p.name},demography; Fashion")
     (tmp_path / "images" / "not_a_photo.jpg").write_text("hello")
     rows += ["not_a_photo.jpg,none", "gone.jpg,Food", "../labels.csv,Food"]
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")

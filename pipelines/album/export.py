@@ -19,10 +19,7 @@ def photo_rows(result: AlbumResult) -> list[dict]:
     for person in result.people:
         for i in person.photos:
             people[i].append(person.number)
-    categories = {i: [] for i in range(len(result.photos))}
-    for entry in result.profile.entries:
-        for i in entry.photos:
-            categories[i].append(entry.category)
+    categories = result.profile.categories_per_photo(len(result.photos))
     private = set(result.private)
     rows = []
     for i, (photo, (trip, day, moment)) in enumerate(zip(result.photos, result.placement)):

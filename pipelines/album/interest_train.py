@@ -313,9 +313,8 @@ def evaluate_folder(folder: Path, hub=None, workers: int | None = None) -> Folde
     result = analyse_album(hub or open_hub(), album, workers)
     left_out += [(s.name, s.reason) for s in result.skipped]
     names = [p.name for p in result.photos]
-    shown = np.zeros((len(names), len(CATEGORIES)), bool)
-    for entry in result.profile.entries:
-        shown[list(entry.photos), CATEGORIES.index(entry.category)] = True
+    listed = result.profile.categories_per_photo(len(names))
+    shown = np.array([[c in mine for c in CATEGORIES] for mine in listed], bool)
     truth = np.array([[c in labels[n] for c in CATEGORIES] for n in names], bool)
     return FolderFigures(_figures(shown, truth, CATEGORIES), len(names), tuple(left_out),
                          too_few_photos(result.profile, names))

@@ -82,6 +82,14 @@ class Profile:
     entries: tuple[ProfileEntry, ...]  # shown categories (at least MIN_PHOTOS), most photos first
     hidden: tuple[ProfileEntry, ...] = field(default=())  # seen in fewer photos than MIN_PHOTOS: not an interest
 
+    def categories_per_photo(self, photos: int) -> list[list[str]]:
+        """Per photo, the shown categories it is listed under (most photos first)."""
+        out = [[] for _ in range(photos)]
+        for entry in self.entries:
+            for i in entry.photos:
+                out[i].append(entry.category)
+        return out
+
     def groups(self) -> dict[str, int]:
         """Photos per profile-card group (a photo counts once per group)."""
         return {g: len({p for e in self.entries if e.group == g for p in e.photos}) for g in GROUPS}

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
-from pipelines.album.events import EventParams
+from pipelines.album.events import REFERENCE_THRESHOLD, EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.interest import InterestModel, interest_model
 from pipelines.album.ingest import (
@@ -172,8 +172,10 @@ def build(ctx: AppContext) -> None:
                                  label="New trip after (hours without photos)")
             window = gr.Slider(5, 720, value=defaults.window.total_seconds() / 60, step=5,
                                label="Moment window (minutes)")
-            event_threshold = gr.Slider(0.0005, 0.02, value=defaults.scene_threshold, step=0.0005,
-                                        label="Scene distance threshold (moments)")
+            event_threshold = gr.Slider(0.0005, 0.0055, value=defaults.scene_threshold, step=0.0005,
+                                        label="Scene distance threshold (moments)",
+                                        info=f"learned {defaults.scene_threshold:g} (the reference's "
+                                             f"{REFERENCE_THRESHOLD:g}); at 0.0055 scenes never split")
             w_f_in = gr.Slider(0, 1, value=learned["scene"], step=0.05, label="w_f: weight of the scenes",
                                info=f"learned: scenes {learned['scene']:g}, objects {learned['objects']:g}, ImageNet "
                                     f"{learned['imagenet']:g}; the others share what the scenes leave")

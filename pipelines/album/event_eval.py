@@ -2,7 +2,7 @@
 
     python -m pipelines.album.event_eval evaluate ALBUM [ALBUM ...]   # labels.csv (filename, trip, day) + images/
     python -m pipelines.album.event_eval learn ALBUM [...] [--simulated 20] [--permutations 20]
-    python -m pipelines.album.event_eval scenes ALBUMS_FOLDER        # the seed's scene threshold, one sub-folder an album
+    python -m pipelines.album.event_eval scenes FOLDER [FOLDER ...]  # the seed's scene threshold
 
 evaluate: pairwise precision / recall / F1 and border F1 against the labeled trips and days, on the photos
 with a capture time; photos without one are counted apart, with the times shown for them (none).
@@ -10,6 +10,10 @@ learn: the seed's random permutation of albums, at the trip level: the labeled t
 and of simulated ones) are concatenated in random order, each kept whole with its own clock and time zone,
 days to weeks apart at home or a day apart in another time zone, and every candidate trip gap is scored by
 how well it recovers the trips and days.
+scenes: the seed's random permutation of albums for its scene threshold: albums (each labeled day of a labeled
+album, in capture order, or each sub-folder of a folder of albums) are concatenated in random order, evenly
+inside the time window so that only the scenes can find their borders, and every candidate threshold is scored
+by how well it recovers them.
 """
 
 from __future__ import annotations
@@ -158,25 +162,45 @@ def _learn(args) -> int:
     return 0
 
 
-def _scenes(args) -> int:
-    from PIL import Image
-
+def scene_albums(folder: Path, scene) -> list[np.ndarray]:
+    """A folder's albums as scene-score arrays: a labeled album (labels.csv with a day column) gives each
+    labeled day's dated photos in capture order; any other folder each sub-folder's photos in name order."""
+    from pipelines.album.events import natural_key
     from pipelines.album.ingest import IMAGE_SUFFIXES
+    from pipelines.common.photos import read_photo
 
+    if (folder / "labels.csv").is_file():
+        album = read_labeled(folder, scene)
+        days: dict[str, list[int]] = {}
+        for i in sorted((i for i, c in enumerate(album.captures) if c.local is not None and album.day[i]),
+                        key=lambda i: album.captures[i].local):
+            days.setdefault(album.day[i], []).append(i)
+        return [album.scenes[idx] for idx in days.values()]
+    albums = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        photos = sorted((p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                        key=lambda p: natural_key(p.name))
+        if photos:
+            albums.append(np.stack([scene(read_photo(p, max_side=448).image).probabilities for p in photos]))
+    return albums
+
+
+def _scenes(args) -> int:
     scene = _scene_model()
     albums = []
-    for folder in sorted(p for p in args.folder.iterdir() if p.is_dir()):
-        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if photos:
-            albums.append(np.stack([scene(Image.open(p).convert("RGB")).probabilities for p in photos]))
+    for folder in args.folders:
+        if not folder.is_dir():
+            print(f"no folder {folder}", file=sys.stderr)
+            return 2
+        albums += scene_albums(folder, scene)
     if len(albums) < 2:
-        print("need at least two albums (sub-folders with photos)", file=sys.stderr)
+        print("need at least two albums (labeled days of a labeled album, or sub-folders with photos)", file=sys.stderr)
         return 2
     scores = learn_threshold(albums, args.candidates, args.permutations)
     best = max(scores, key=lambda s: s.f1)
     print("| threshold | border precision | recall | F1 |\n|---|---|---|---|")
     for s in scores:
-        mark = " (best)" if s is best else (" (reference)" if s.threshold == THRESHOLD else "")
+        mark = " (best)" if s is best else (" (default)" if s.threshold == THRESHOLD else "")
         print(f"| {s.threshold:g} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f}{mark} |")
     print(f"\nlearned threshold {best.threshold:g} from {len(albums)} albums, {args.permutations} permutations")
     return 0
@@ -191,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     learning.add_argument("albums", type=Path, nargs="*")
     learning.add_argument("--simulated", type=int, default=20, help="simulated albums added to the labeled ones")
     learning.add_argument("--permutations", type=int, default=20)
-    scenes = commands.add_parser("scenes", help="the seed's scene threshold from a folder of albums")
-    scenes.add_argument("folder", type=Path)
+    scenes = commands.add_parser("scenes", help="the seed's scene threshold from albums")
+    scenes.add_argument("folders", type=Path, nargs="+",
+                        help="a labeled album (its labeled days are the albums), or a folder of albums (one "
+                             "sub-folder each)")
     scenes.add_argument("--permutations", type=int, default=20)
     scenes.add_argument("--candidates", type=float, nargs="*", default=list(CANDIDATES))
     args = parser.parse_args(argv)

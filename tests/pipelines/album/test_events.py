@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.album.event_eval import from_simulation, learn, main as event_eval, read_labeled
-from pipelines.album.events import EventParams, labels_of, name_stem, pair_score, score_album, segment
+from pipelines.album.event_eval import from_simulation, learn, main as event_eval, read_labeled, scene_albums
+from pipelines.album.events import (
+    REFERENCE_THRESHOLD,
+    THRESHOLD,
+    EventParams,
+    labels_of,
+    name_stem,
+    pair_score,
+    score_album,
+    segment,
+)
 from pipelines.album.ingest import read_zip
 from pipelines.album.simulate import simulate_album
 from pipelines.common.photos import Capture, read_photo
@@ -182,6 +191,44 @@ def test_the_event_cli_evaluates_and_learns(capsys, monkeypatch, store):
     assert event_eval(["learn", "--simulated", "3", "--permutations", "2"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("(default)") + printed.count("(best)") >= 1 and "learned trip gap" in printed
+
+
+@pytest.fixture(scope="module")
+def scene_model(hub):
+    from pipelines.vision.classification import SceneRecognizer
+
+    return SceneRecognizer(hub.load(hub.store.catalog.default("scene", "album"), 2))
+
+
+def test_a_labeled_album_gives_its_days_as_albums_to_learn_from(scene_model):
+    days = scene_albums(ALBUMS_DEV, scene_model)
+    album = read_labeled(ALBUMS_DEV, scene_model)
+    dated = [i for i, c in enumerate(album.captures) if c.local is not None]
+    assert len(days) == len(set(album.day[i] for i in dated)) == 15 and sum(len(d) for d in days) == len(dated) == 71
+    first = sorted((i for i in dated if album.day[i] == album.day[dated[0]]), key=lambda i: album.captures[i].local)
+    assert any(np.array_equal(d, album.scenes[first]) for d in days)  # a day's photos, in capture order
+
+
+def test_the_learned_threshold_keeps_bursts_of_one_place_together(scene_model):
+    """albums_dev's photos taken a few minutes apart on one day: with the reference's 0.003 most are split."""
+    album = read_labeled(ALBUMS_DEV, scene_model)
+
+    def moments(threshold: float) -> list[tuple[int, ...]]:
+        trips = segment(album.captures, album.names, album.scenes, EventParams(scene_threshold=threshold))
+        return [m for t in trips if t.dated for m in t.moments]
+
+    def bursts_split(found) -> float:
+        moment_of = {i: k for k, m in enumerate(found) for i in m}
+        dated = sorted((i for i in moment_of), key=lambda i: album.captures[i].local)
+        pairs = [(a, b) for a, b in zip(dated, dated[1:]) if album.day[a] == album.day[b]
+                 and (album.captures[b].local - album.captures[a].local) <= timedelta(minutes=2)]
+        return sum(moment_of[a] != moment_of[b] for a, b in pairs) / len(pairs)
+
+    learned, reference = moments(THRESHOLD), moments(REFERENCE_THRESHOLD)
+    print(f"moments: learned {len(learned)} ({bursts_split(learned):.2f} of 2-minute bursts split), "
+          f"reference {len(reference)} ({bursts_split(reference):.2f})")
+    assert len(learned) == 47 and bursts_split(learned) == pytest.approx(6 / 17)  # measured: of 71 dated photos
+    assert len(reference) == 63 and bursts_split(reference) == pytest.approx(12 / 17)
 
 
 def test_scenes_are_fused_by_geometric_mean():

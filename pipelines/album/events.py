@@ -46,12 +46,12 @@ def scene_distance(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def split_events(times: list[datetime | None], scenes: np.ndarray, window: timedelta = WINDOW,
-                 threshold: float = THRESHOLD) -> list[list[int]]:
+                 threshold: float = THRESHOLD, breaks: Sequence[bool] | None = None) -> list[list[int]]:
     """The seed's rule: groups as lists of photo indices, in the given (capture) order. A photo without a
-    time is judged by its scenes alone."""
+    time is judged by its scenes alone; where breaks[i] is set, photo i starts a group whatever its scenes."""
     events: list[list[int]] = []
     for i in range(len(scenes)):
-        if events and any(
+        if events and not (breaks and breaks[i]) and any(
             (times[i] is None or times[j] is None or abs(times[i] - times[j]) <= window)
             and scene_distance(scenes[i], scenes[j]) < threshold
             for j in events[-1]
@@ -148,17 +148,10 @@ def _long_for_the_album(times: list[datetime], params: EventParams) -> list[bool
 
 def _moments(day: list[int], positions: dict[int, int], times: list[datetime], long: list[bool],
              scenes: np.ndarray, params: EventParams) -> tuple[tuple[int, ...], ...]:
-    moments: list[list[int]] = []
-    for i in day:
-        k = positions[i]
-        if moments and not long[k] and any(
-            abs(times[k] - times[positions[j]]) <= params.window
-            and scene_distance(scenes[i], scenes[j]) < params.scene_threshold for j in moments[-1]
-        ):
-            moments[-1].append(i)
-        else:
-            moments.append([i])
-    return tuple(tuple(m) for m in moments)
+    """The day's photos (in capture order) by the seed's rule, a gap long for the album starting a moment."""
+    groups = split_events([times[positions[i]] for i in day], scenes[day], params.window, params.scene_threshold,
+                          [long[positions[i]] for i in day])
+    return tuple(tuple(day[k] for k in group) for group in groups)
 
 
 def _dated_trips(dated: list[int], captures: Sequence[Capture], scenes: np.ndarray,

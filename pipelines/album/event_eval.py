@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.album.events import CANDIDATES, THRESHOLD, EventParams, learn_threshold, score_album, segment
+from pipelines.album.ingest import AlbumError
 from pipelines.album.simulate import SimulatedAlbum, simulate_album
 from pipelines.common.photos import Capture
 
@@ -51,19 +52,31 @@ def from_simulation(album: SimulatedAlbum, name: str) -> LabeledAlbum:
 
 def read_labeled(folder: Path, scene=None) -> LabeledAlbum:
     """labels.csv (filename, trip, day) and images/: EXIF read from each photo; scenes from `scene` (a
-    SceneRecognizer) or zeros (trips and days do not use them)."""
+    SceneRecognizer) or zeros (trips and days do not use them). AlbumError says what cannot be read."""
     from PIL import Image
 
-    from pipelines.common.photos import read_capture, read_photo
+    from pipelines.common.photos import PhotoError, read_capture, read_photo
 
-    with (folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with (folder / "labels.csv").open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise AlbumError(f"no labels.csv in {folder} (columns filename, trip, day; the photos under images/)") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise AlbumError(f"{folder / 'labels.csv'} is not a readable CSV file ({exc})") from None
+    if not rows or "filename" not in rows[0]:
+        raise AlbumError(f"{folder / 'labels.csv'} lists no photo (it needs a filename column)")
     captures, scenes = [], []
     for row in rows:
-        path = folder / "images" / row["filename"]
-        with Image.open(path) as image:
-            captures.append(read_capture(image.getexif()))
-        scenes.append(scene(read_photo(path, max_side=448).image).probabilities if scene else np.zeros(365))
+        path = folder / "images" / (row["filename"] or "")
+        try:
+            with Image.open(path) as image:
+                captures.append(read_capture(image.getexif()))
+            scenes.append(scene(read_photo(path, max_side=448).image).probabilities if scene else np.zeros(365))
+        except FileNotFoundError:
+            raise AlbumError(f"labels.csv names {row['filename']!r}, which is not under {folder / 'images'}") from None
+        except (OSError, PhotoError) as exc:
+            raise AlbumError(f"labels.csv names {row['filename']!r}, which cannot be read as a photo ({exc})") from None
     return LabeledAlbum(folder.name, tuple(captures), tuple(r["filename"] for r in rows), np.stack(scenes),
                         tuple(r.get("trip", "") for r in rows), tuple(r.get("day", "") for r in rows))
 
@@ -137,10 +150,10 @@ def _scene_model():
 
 def _evaluate(args) -> int:
     scene = _scene_model()
+    albums = [read_labeled(folder, scene) for folder in args.albums]
     print("| album | dated photos | undated | trips: pair P / R / F1 | border F1 | days: pair P / R / F1 | border F1 |")
     print("|---|---|---|---|---|---|---|")
-    for folder in args.albums:
-        album = read_labeled(folder, scene)
+    for album in albums:
         s = score_album(segment(album.captures, album.names, album.scenes), album.captures, album.trip, album.day)
         undated = sum(c.local is None for c in album.captures)
         print(f"| {album.name} | {s.photos} | {undated} (shown with no time) | {s.trips.precision:.3f} / "
@@ -167,7 +180,7 @@ def scene_albums(folder: Path, scene) -> list[np.ndarray]:
     labeled day's dated photos in capture order; any other folder each sub-folder's photos in name order."""
     from pipelines.album.events import natural_key
     from pipelines.album.ingest import IMAGE_SUFFIXES
-    from pipelines.common.photos import read_photo
+    from pipelines.common.photos import PhotoError, read_photo
 
     if (folder / "labels.csv").is_file():
         album = read_labeled(folder, scene)
@@ -180,8 +193,14 @@ def scene_albums(folder: Path, scene) -> list[np.ndarray]:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         photos = sorted((p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
                         key=lambda p: natural_key(p.name))
-        if photos:
-            albums.append(np.stack([scene(read_photo(p, max_side=448).image).probabilities for p in photos]))
+        vectors = []
+        for photo in photos:
+            try:
+                vectors.append(scene(read_photo(photo, max_side=448).image).probabilities)
+            except PhotoError as exc:
+                raise AlbumError(f"{sub.name}/{photo.name}: {exc}") from None
+        if vectors:
+            albums.append(np.stack(vectors))
     return albums
 
 
@@ -222,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     scenes.add_argument("--permutations", type=int, default=20)
     scenes.add_argument("--candidates", type=float, nargs="*", default=list(CANDIDATES))
     args = parser.parse_args(argv)
-    return {"evaluate": _evaluate, "learn": _learn, "scenes": _scenes}[args.command](args)
+    try:
+        return {"evaluate": _evaluate, "learn": _learn, "scenes": _scenes}[args.command](args)
+    except AlbumError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

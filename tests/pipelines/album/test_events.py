@@ -231,6 +231,28 @@ def test_the_learned_threshold_keeps_bursts_of_one_place_together(scene_model):
     assert len(reference) == 63 and bursts_split(reference) == pytest.approx(12 / 17)
 
 
+def test_the_event_cli_answers_an_album_it_cannot_read_with_a_message(tmp_path, capsys, monkeypatch, store):
+    monkeypatch.setenv("MVL_MODEL_DIRS", ":".join(str(d) for d in store.model_dirs))
+    monkeypatch.setenv("MVL_CACHE_DIR", str(store.cache_dir))
+    missing, broken, albums = tmp_path / "missing", tmp_path / "broken", tmp_path / "albums"
+    for folder in (missing, broken):
+        (folder / "images").mkdir(parents=True)
+        (folder / "labels.csv").write_text("filename,trip,day\nx.jpg,t1,d1\n")
+    (broken / "images" / "x.jpg").write_text("not a photo")
+    (albums / "beach").mkdir(parents=True)
+    (albums / "beach" / "1.jpg").write_text("not a photo either")
+    cases = [(["evaluate", str(tmp_path / "nowhere")], "no labels.csv in"),
+             (["evaluate", str(missing)], "labels.csv names 'x.jpg', which is not under"),
+             (["learn", str(broken), "--simulated", "1"], "labels.csv names 'x.jpg', which cannot be read as a photo"),
+             (["scenes", str(albums)], "beach/1.jpg: the file is not an image"),
+             (["scenes", str(tmp_path / "nowhere")], "no folder"),
+             (["scenes", str(ALBUMS_DEV / "images")], "need at least two albums")]
+    for argv, message in cases:
+        assert event_eval(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert message in captured.err and "Traceback" not in captured.err and not captured.out, (argv, captured)
+
+
 def test_scenes_are_fused_by_geometric_mean():
     from pipelines.album.events import fuse_scenes
 

@@ -33,6 +33,7 @@ from pipelines.album.ingest import AlbumError
 from pipelines.album.simulate import SimulatedAlbum, simulate_album
 from pipelines.common.photos import Capture
 
+SCENE_SIDE = 448  # photos are decoded this large for the scene model (it reads 224 px)
 TRIP_GAP_CANDIDATES = (18.0, 24.0, 30.0, 36.0, 42.0, 48.0, 60.0, 72.0, 96.0)
 
 
@@ -69,12 +70,17 @@ def read_labeled(folder: Path, scene=None) -> LabeledAlbum:
     captures, scenes = [], []
     for row in rows:
         path = folder / "images" / (row["filename"] or "")
+        if not path.is_file():
+            raise AlbumError(f"labels.csv names {row['filename']!r}, which is not under {folder / 'images'}")
         try:
-            with Image.open(path) as image:
-                captures.append(read_capture(image.getexif()))
-            scenes.append(scene(read_photo(path, max_side=448).image).probabilities if scene else np.zeros(365))
-        except FileNotFoundError:
-            raise AlbumError(f"labels.csv names {row['filename']!r}, which is not under {folder / 'images'}") from None
+            if scene:  # one read gives both: read_photo takes the capture from the same EXIF
+                photo = read_photo(path, max_side=SCENE_SIDE)
+                captures.append(photo.capture)
+                scenes.append(scene(photo.image).probabilities)
+            else:
+                with Image.open(path) as image:
+                    captures.append(read_capture(image.getexif()))
+                scenes.append(np.zeros(365))
         except (OSError, PhotoError) as exc:
             raise AlbumError(f"labels.csv names {row['filename']!r}, which cannot be read as a photo ({exc})") from None
     return LabeledAlbum(folder.name, tuple(captures), tuple(r["filename"] for r in rows), np.stack(scenes),
@@ -196,7 +202,7 @@ def scene_albums(folder: Path, scene) -> list[np.ndarray]:
         vectors = []
         for photo in photos:
             try:
-                vectors.append(scene(read_photo(photo, max_side=448).image).probabilities)
+                vectors.append(scene(read_photo(photo, max_side=SCENE_SIDE).image).probabilities)
             except PhotoError as exc:
                 raise AlbumError(f"{sub.name}/{photo.name}: {exc}") from None
         if vectors:
@@ -209,8 +215,7 @@ def _scenes(args) -> int:
     albums = []
     for folder in args.folders:
         if not folder.is_dir():
-            print(f"no folder {folder}", file=sys.stderr)
-            return 2
+            raise AlbumError(f"no folder {folder}")
         albums += scene_albums(folder, scene)
     if len(albums) < 2:
         print("need at least two albums (labeled days of a labeled album, or sub-folders with photos)", file=sys.stderr)

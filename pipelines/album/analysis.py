@@ -225,13 +225,21 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
     return summaries
 
 
+def _why_nothing(message: str, skipped) -> str:
+    """The message with the first files' reasons: with one photo uploaded, the person learns what is wrong
+    with it."""
+    shown = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3])
+    more = f"; {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{message} ({shown}{more})" if shown else message
+
+
 def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, progress=None,
                   params: events_module.EventParams = events_module.EventParams(),
                   w_f: float | None = None, engine=None) -> AlbumResult:
     """Every photo through the models (in parallel: `engine`, default threads of this process), then trips,
     days and moments, people and the profile."""
     if not album.items:
-        raise AlbumError("no photos to process" + (f" ({len(album.skipped)} files skipped)" if album.skipped else ""))
+        raise AlbumError(_why_nothing("no photos to process", album.skipped))
     catalog = hub.store.catalog
     scene_names = class_names(catalog[catalog.default("scene", "album")])
     object_labels = class_names(catalog[catalog.default("object_detection", "album")])
@@ -241,7 +249,7 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     skipped = list(album.skipped) + [r for r in done if isinstance(r, Skipped)]
     notes = list(album.notes)
     if not photos:
-        raise AlbumError("none of the files could be read as a photo")
+        raise AlbumError(_why_nothing("none of the files could be read as a photo", skipped))
     untimed = [p for p in photos if p.capture.local is None]
     if untimed:
         notes.append(f"{len(untimed)} photo(s) have no capture time (no EXIF date): they are shown without one, "

@@ -162,7 +162,8 @@ def _to_rgb(image: Image.Image) -> tuple[Image.Image, list[str]]:
     if has_alpha:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB"), [f"{mode}: transparency shown on white"]
+        # the mode is stated beside the notes (the Photo tab's "640x427 PNG, RGBA: ..."), not in them again
+        return Image.alpha_composite(background, rgba).convert("RGB"), ["transparency shown on white"]
     return image.convert("RGB"), [f"converted from {mode} to RGB"]
 
 

@@ -82,8 +82,11 @@ def test_unreadable_files_are_listed_and_nothing_readable_is_an_error(client, tm
     broken.write_bytes(b"\xff\xd8\xff garbage")
     summary = _analyse(client, [COCO[0], broken])[0]
     assert "broken.jpg: the file is not an image" in summary
-    with pytest.raises(AppError, match="none of the files could be read"):
+    with pytest.raises(AppError, match=r"none of the files could be read as a photo \(broken.jpg: the file is not an"):
         _analyse(client, [broken])
+    notes = write_zip(tmp_path / "notes.zip", {"notes.txt": b"not a photo"})
+    with pytest.raises(AppError, match=r"no photos to process \(notes.zip/notes.txt: not a photo\)"):
+        _analyse(client, [notes])
 
 
 def test_capture_times_order_the_album(client, tmp_path):

@@ -102,7 +102,7 @@ def test_transparency_is_shown_on_white():
     clear = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
     photo = read_photo(encoded(clear, "PNG"))
     assert photo.image.getpixel((5, 5)) == (255, 255, 255)
-    assert any("transparency" in note for note in photo.notes)
+    assert photo.source_mode == "RGBA" and photo.notes == ("transparency shown on white",)
 
 
 def test_an_exif_rotated_photo_is_read_upright_and_keeps_its_label(classifier, coffee):

@@ -63,28 +63,31 @@ class LayerReport:
         return sorted(self.tensors, key=lambda t: (-(t.crushed or 0.0), t.own_db))
 
 
+class _Energy:
+    """The SQNR of tensors concatenated over runs, as ONNX Runtime's debugging tools compute it, from running
+    sums: ||reference|| / ||reference - other|| needs only the two sums of squares, not the runs themselves."""
+
+    EPS = float(np.finfo(float).eps)
+
+    def __init__(self):
+        self.signal = 0.0
+        self.noise = 0.0
+
+    def add(self, reference: np.ndarray, other: np.ndarray) -> None:
+        reference = np.asarray(reference, np.float64).ravel()
+        difference = reference - np.asarray(other, np.float64).ravel()
+        self.signal += float(reference @ reference)
+        self.noise += float(difference @ difference)
+
+    @property
+    def db(self) -> float:
+        return 20 * math.log10(max(math.sqrt(self.signal), self.EPS) / max(math.sqrt(self.noise), self.EPS))
+
+
 def _sqnr(reference: np.ndarray, other: np.ndarray) -> float:
-    noise = float(np.linalg.norm(reference - other))
-    return 20 * math.log10(max(float(np.linalg.norm(reference)), 1e-12) / max(noise, 1e-12))
-
-
-class _Inputs:
-    """The iterator protocol collect_activations reads."""
-
-    def __init__(self, name: str, tensors: list[np.ndarray]):
-        self._feeds = iter([{name: np.asarray(t, np.float32)} for t in tensors])
-
-    def get_next(self):
-        return next(self._feeds, None)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        feed = self.get_next()
-        if feed is None:
-            raise StopIteration
-        return feed
+    energy = _Energy()
+    energy.add(reference, other)
+    return energy.db
 
 
 def _shapes(graph: onnx.GraphProto) -> dict[str, tuple[int, ...]]:
@@ -108,16 +111,24 @@ def _scales(model: onnx.ModelProto) -> dict[str, float]:
     return scales
 
 
-def _crushed(runs: list[np.ndarray], shape: tuple[int, ...] | None, scale: float | None):
-    if shape is None or scale is None or len(shape) < 2 or scale <= 0:
-        return None, None
+def _channel_span(run: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray | None:
+    """A run's largest magnitude per channel (axis 1 of the tensor's shape), or None where the shape is not
+    known or does not fit."""
+    if shape is None or len(shape) < 2:
+        return None
     try:
-        x = np.stack([r.reshape(shape) for r in runs])  # runs, batch, channels, ...
+        x = run.reshape(shape)
     except ValueError:
+        return None
+    return np.abs(x).max(axis=tuple(i for i in range(x.ndim) if i != 1))
+
+
+def _crushed(span: np.ndarray | None, scale: float | None):
+    """Share of channels spanning fewer than CRUSHED_LEVELS uint8 steps, and the median channel's steps."""
+    if span is None or scale is None or scale <= 0:
         return None, None
-    axes = tuple(i for i in range(x.ndim) if i != 2)
-    span = np.abs(x).max(axis=axes) / scale
-    return float(np.mean(span < CRUSHED_LEVELS)), float(np.median(span))
+    levels = span / scale
+    return float(np.mean(levels < CRUSHED_LEVELS)), float(np.median(levels))
 
 
 QUANTIZED_SUFFIX = "_quantized"  # how ONNX Runtime's quantizer names a weight's int8 copy
@@ -181,23 +192,38 @@ def activations_alone(qdq: onnx.ModelProto, prepared: onnx.ModelProto) -> onnx.M
 
 
 def _outputs_db(model: onnx.ModelProto, path: Path, inputs: list[np.ndarray],
-                floats: dict[str, list[np.ndarray]]) -> float:
-    """The SQNR of the graph's outputs against the float graph's, the graph run as written."""
+               floats: dict[str, list[np.ndarray]]) -> float:
+    """The SQNR of the graph's outputs against the float graph's (`floats`: its outputs per input), the graph
+    run as written."""
     from models.backends.onnxruntime import OnnxRuntimeBackend
 
     onnx.save(model, str(path))
     backend = OnnxRuntimeBackend(path, 1, as_written=True)
-    runs = [backend.run(t) for t in inputs]
-    return min((_sqnr(np.concatenate(floats[o.name]).ravel(), np.concatenate([r[i].ravel() for r in runs]))
-                for i, o in enumerate(backend.outputs) if o.name in floats), default=float("nan"))
+    energies = {o.name: _Energy() for o in backend.outputs if o.name in floats}
+    for k, tensor in enumerate(inputs):
+        for output, value in zip(backend.outputs, backend.run(tensor)):
+            if output.name in energies:
+                energies[output.name].add(floats[output.name][k], value)
+    return min((e.db for e in energies.values()), default=float("nan"))
+
+
+def _saved(session, input_name: str, tensor: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """One run of a graph augmented to save every tensor: {tensor name: [its value]}, as collect_activations
+    gives it for one input."""
+    from onnxruntime.quantization.qdq_loss_debug import _TENSOR_SAVE_POSTFIX
+
+    values = session.run(None, {input_name: tensor})
+    return {o.name[: -len(_TENSOR_SAVE_POSTFIX)]: [v] for o, v in zip(session.get_outputs(), values)
+            if o.name.endswith(_TENSOR_SAVE_POSTFIX)}
 
 
 def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray]) -> LayerReport:
     """The float parent and its QDQ file run on the same inputs; every quantized activation and weight
-    compared."""
+    compared. One input at a time: what is kept over the inputs is running sums and per-channel spans, so the
+    memory is one run of each graph (every tensor of several runs kept together took gigabytes on a
+    ResNet-50)."""
+    import onnxruntime as ort
     from onnxruntime.quantization.qdq_loss_debug import (
-        collect_activations,
-        compute_activation_error,
         compute_weight_error,
         create_activation_matching,
         create_weight_matching,
@@ -213,30 +239,48 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
         float_graph = onnx.load(str(prepared))
         qdq_model = onnx.load(str(qdq_path))
         input_name = float_graph.graph.input[0].name
+        shapes, scales = _shapes(float_graph.graph), _scales(qdq_model)
+        graph_outputs = [o.name for o in float_graph.graph.output]
         modify_model_output_intermediate_tensors(str(prepared), str(folder / "float_saved.onnx"))
         modify_model_output_intermediate_tensors(str(qdq_path), str(folder / "qdq_saved.onnx"))
-        floats = collect_activations(str(folder / "float_saved.onnx"), _Inputs(input_name, tensors))
-        quantized = collect_activations(str(folder / "qdq_saved.onnx"), _Inputs(input_name, tensors))
-        errors = compute_activation_error(create_activation_matching(quantized, floats))
+        options = ort.SessionOptions()  # as collect_activations runs them: the graphs as written
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sessions = [ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+                    for name in ("float_saved.onnx", "qdq_saved.onnx")]
+        own, accumulated, spans = {}, {}, {}
+        float_outputs, quantized_outputs = {}, {}
+        for tensor in tensors:
+            floats, quantized = (_saved(session, input_name, tensor) for session in sessions)
+            for name, match in create_activation_matching(quantized, floats).items():
+                (post,) = match["post_qdq"]
+                own.setdefault(name, _Energy()).add(match["pre_qdq"][0], post)
+                if "float" in match:
+                    accumulated.setdefault(name, _Energy()).add(match["float"][0], post)
+                    span = _channel_span(match["float"][0], shapes.get(name))
+                    if span is not None:
+                        spans[name] = span if name not in spans else np.maximum(spans[name], span)
+            for name in graph_outputs:
+                if name in floats and name in quantized:
+                    float_outputs.setdefault(name, []).append(floats[name][0])
+                    quantized_outputs.setdefault(name, []).append(quantized[name][0])
+            del floats, quantized
+        del sessions
         weight_errors = compute_weight_error(create_weight_matching(str(prepared), str(qdq_path)))
-        split = (_outputs_db(weights_alone(qdq_model), folder / "weights_alone.onnx", tensors, floats),
+        split = (_outputs_db(weights_alone(qdq_model), folder / "weights_alone.onnx", tensors, float_outputs),
                  _outputs_db(activations_alone(qdq_model, float_graph), folder / "activations_alone.onnx", tensors,
-                             floats))
-    shapes, scales = _shapes(float_graph.graph), _scales(qdq_model)
+                             float_outputs))
     nodes = list(float_graph.graph.node)
     rows, readers = [], {}
     for position, node in enumerate(nodes):
         for name in node.input:
             readers.setdefault(name, node)
         for name in node.output:
-            if name in errors and "xmodel_err" in errors[name]:
-                crushed, levels = _crushed(floats.get(name, []), shapes.get(name), scales.get(name))
+            if name in accumulated:
+                crushed, levels = _crushed(spans.get(name), scales.get(name))
                 rows.append(TensorError(name, node.name, node.op_type, position / max(1, len(nodes) - 1),
-                                        float(errors[name]["qdq_err"]), float(errors[name]["xmodel_err"]),
-                                        crushed, levels))
+                                        own[name].db, accumulated[name].db, crushed, levels))
     weights = tuple(WeightError(name, readers[name].name if name in readers else "", readers[name].op_type
                                 if name in readers else "", float(db)) for name, db in weight_errors.items())
-    outputs = [o.name for o in float_graph.graph.output if o.name in floats and o.name in quantized]
-    output_db = min((_sqnr(np.concatenate(floats[o]), np.concatenate(quantized[o])) for o in outputs),
-                    default=float("nan"))
+    output_db = min((_sqnr(np.concatenate(float_outputs[o]), np.concatenate(quantized_outputs[o]))
+                     for o in float_outputs), default=float("nan"))
     return LayerReport(tuple(rows), weights, output_db, len(tensors), *split)

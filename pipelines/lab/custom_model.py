@@ -298,7 +298,7 @@ class UploadReport:
         return cls(**raw)
 
 
-REPORT_INPUTS = 4  # sample photos (and the person's) the per-layer report runs on: it keeps every tensor
+REPORT_INPUTS = 4  # sample photos (and the person's) the per-layer report runs on
 
 
 def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Photo) -> dict:

@@ -46,7 +46,7 @@ from pipelines.vision.classification import Classifier
 from pipelines.vision.objects import ObjectDetector
 
 TOLERANCE = {"classification": 95.0, "scene": 95.0, "object_detection": 75.0}
-REPORT_PHOTOS = 8  # the per-layer report keeps every tensor of every run in memory
+REPORT_PHOTOS = 8  # the per-layer report's photos: each runs both graphs with every tensor saved
 PARENT_DETECTIONS = 0.3  # a detector's detections over this score stand for the truth
 
 

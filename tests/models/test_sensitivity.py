@@ -140,3 +140,51 @@ def test_activations_alone_keeps_its_float_weights_only_when_run_as_written(effi
     # ORT's own re-quantization of the float weights (per tensor) moves the outputs far more than the file's
     # int8 weights do; as written, only the activations' rounding stays
     assert np.abs(_run(alone, photos, as_written=False) - written).max() > np.abs(file_outputs - written).max()
+
+
+def test_the_report_one_input_at_a_time_gives_what_ort_gives_from_every_tensor_kept(efficientnet, tmp_path):
+    """The report keeps running sums, not every tensor of every run (gigabytes on a ResNet-50): its figures are
+    those of ONNX Runtime's debugging tools run on all the inputs at once."""
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations,
+        compute_activation_error,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
+
+    qdq, prepared, photos = efficientnet
+    paths = {name: tmp_path / f"{name}.onnx" for name in ("float", "qdq", "float_saved", "qdq_saved")}
+    onnx.save(prepared, str(paths["float"]))
+    onnx.save(qdq, str(paths["qdq"]))
+    report = layer_report(paths["float"], paths["qdq"], photos)
+    feeds = [{prepared.graph.input[0].name: p} for p in photos]
+    saved = {}
+    for name in ("float", "qdq"):
+        modify_model_output_intermediate_tensors(str(paths[name]), str(paths[f"{name}_saved"]))
+        saved[name] = collect_activations(str(paths[f"{name}_saved"]), feeds)
+    expected = compute_activation_error(create_activation_matching(saved["qdq"], saved["float"]))
+    assert report.inputs == 3 and len(report.tensors) > 70  # a row per quantized tensor a node writes
+    assert [r.tensor for r in report.tensors] == [n for node in prepared.graph.node for n in node.output
+                                                   if "xmodel_err" in expected.get(n, {})]
+    for row in report.tensors:
+        assert row.own_db == pytest.approx(expected[row.tensor]["qdq_err"], abs=0.01)
+        assert row.accumulated_db == pytest.approx(expected[row.tensor]["xmodel_err"], abs=0.01)
+    # a channel's span is its largest |value| over every run: what share of channels span under 4 uint8 steps
+    graph = onnx.shape_inference.infer_shapes(prepared).graph
+    shapes = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in graph.value_info}
+    scales = {n.input[0]: n.input[1] for n in qdq.graph.node if n.op_type == "QuantizeLinear"}
+    constants = {i.name: i for i in qdq.graph.initializer}
+    checked = 0
+    for row in report.tensors:
+        if row.crushed is None or len(shapes.get(row.tensor, ())) != 4:
+            continue
+        runs = np.stack([t.reshape(shapes[row.tensor]) for t in saved["float"][row.tensor]])
+        levels = np.abs(runs).max(axis=(0, 1, 3, 4)) / float(numpy_helper.to_array(constants[scales[row.tensor]]))
+        assert row.crushed == pytest.approx(np.mean(levels < 4))
+        assert row.median_levels == pytest.approx(np.median(levels))
+        checked += 1
+    assert checked > 50
+    float_outputs = np.concatenate(saved["float"][prepared.graph.output[0].name])
+    quantized_outputs = np.concatenate(saved["qdq"][prepared.graph.output[0].name])
+    assert report.output_db == pytest.approx(
+        20 * np.log10(np.linalg.norm(float_outputs) / np.linalg.norm(float_outputs - quantized_outputs)), abs=0.01)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.common.photos import read_photo
+from pipelines.common.photos import Photo, PhotoError, read_photo
 from pipelines.faces.errors import FaceError
 from pipelines.faces.gallery import Gallery, export_json, match_faces
 from pipelines.faces.pipeline import (
@@ -27,6 +27,14 @@ from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 MAX_GROUP_PHOTOS = 20
 LATENCY_RUNS = 10  # warm runs behind the figure in view, as the Photo tab's
 LATENCY_BUDGET_MS = 1500  # a crowd's runs stop here (at least 3): the answer is not kept waiting for its timing
+
+
+def _one_of_several(path) -> Photo:
+    """A photo of a several-photo upload: one that cannot be read is named, so the person knows which."""
+    try:
+        return read_photo(path)
+    except PhotoError as exc:
+        raise FaceError(f"{Path(path).name} cannot be used: {exc}") from None
 
 
 def detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces) -> DetectorOptions:
@@ -104,7 +112,7 @@ def enroll_photos(ctx: AppContext, paths, name, detector, embedder, min_face, p_
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
     faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
     for path in paths:
-        analysis = faces_of(read_photo(path).image, options)
+        analysis = faces_of(_one_of_several(path).image, options)
         count = len(analysis.detections.faces)
         if count != 1:
             raise FaceError(
@@ -160,7 +168,7 @@ def group_faces(ctx: AppContext, paths, detector, embedder, min_face, p_net, r_n
                        print_exception=False)
     options = detector_options(min_face, p_net, r_net, o_net, shorter_side, max_faces)
     faces_of = FacePipeline.load(ctx.hub, detector, embedder, int(threads))
-    analyses = [faces_of(read_photo(path).image, options) for path in paths]
+    analyses = [faces_of(_one_of_several(path).image, options) for path in paths]
     files = [Path(path).name for path in paths]
     threshold = match_threshold(embedder)
     people = group_analyses(analyses, threshold)

@@ -119,6 +119,15 @@ def test_group_faces_into_people(client):
     assert {row[3].split("_0")[0] for row in table["data"]} == {"Abdoulaye_Wade", "Bill_Gates"}
 
 
+def test_a_photo_that_cannot_be_read_among_several_is_named(client, tmp_path):
+    broken = tmp_path / "IMG_0042.jpg"
+    broken.write_bytes(b"")
+    bill = sorted((LFW / "Bill_Gates").glob("*.jpg"))[:2]
+    for api, name in (("/group_faces", ()), ("/enroll_photos", ("Bill",))):
+        with pytest.raises(AppError, match=r"IMG_0042.jpg cannot be used: the file is empty \(0 bytes\)"):
+            client.predict([handle_file(str(p)) for p in (bill[0], broken, bill[1])], *name, *OPTIONS, api_name=api)
+
+
 def test_save_load_delete_and_export_are_explicit(client, other_client, data_dir):
     database = data_dir / "galleries.sqlite"
     find(client, GROUP)

@@ -17,6 +17,10 @@ MAX_ZIP_TOTAL = 4 * 1024**3  # uncompressed bytes; photos are read from the arch
 MAX_ZIP_RATIO = 100  # uncompressed / compressed, per member
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"}
+# what macOS and Windows write beside photos: a zip made in the Finder holds a __MACOSX/._IMG_0001.JPG (not a
+# photo) for each photo; counted in one note, not listed one by one nor counted against the album's limit
+SYSTEM_FILES = {".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", ".localized"}
+SYSTEM_FILE = "system file"
 _CHUNK = 1 << 20
 
 
@@ -95,6 +99,12 @@ def _is_unsafe(name: str) -> bool:
     return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
 
 
+def is_system_file(name: str) -> bool:
+    """macOS's __MACOSX folder and ._ (AppleDouble) files, .DS_Store, Windows's Thumbs.db and desktop.ini."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return bool(parts) and ("__MACOSX" in parts or parts[-1].startswith("._") or parts[-1].lower() in SYSTEM_FILES)
+
+
 def read_zip(archive_path: Path, name: str | None = None) -> tuple[list[AlbumItem], list[Skipped]]:
     """The photos of a zip, checked against its stated limits before anything is decompressed; each member
     is read later, when its photo is processed."""
@@ -115,6 +125,8 @@ def read_zip(archive_path: Path, name: str | None = None) -> tuple[list[AlbumIte
         suffix = PurePosixPath(member.filename.replace("\\", "/")).suffix.lower() if member.filename else ""
         if not member.filename:
             skipped.append(Skipped(label, "a file without a name: not read"))
+        elif is_system_file(member.filename):
+            skipped.append(Skipped(label, SYSTEM_FILE))
         elif _is_unsafe(member.filename):
             skipped.append(Skipped(label, "a path outside the archive (absolute or with '..'): not read"))
         elif suffix in ARCHIVE_SUFFIXES:
@@ -137,7 +149,9 @@ def gather(files: list[tuple[str, bytes | Path]], max_photos: int | None = None)
     items, skipped, notes = [], [], []
     for name, source in files:
         suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
-        if suffix == ".zip":
+        if is_system_file(name):
+            skipped.append(Skipped(name, SYSTEM_FILE))
+        elif suffix == ".zip":
             if isinstance(source, bytes):
                 raise AlbumError("a .zip is read from its file")  # a caller's mistake, not a person's
             found, rejected = read_zip(source, PurePosixPath(name.replace("\\", "/")).name)
@@ -147,6 +161,11 @@ def gather(files: list[tuple[str, bytes | Path]], max_photos: int | None = None)
             skipped.append(Skipped(name, "only .zip archives are opened"))
         else:
             items.append(AlbumItem(name, source))  # the caller's display name: never used as a path
+    system = [s for s in skipped if s.reason == SYSTEM_FILE]
+    if system:
+        skipped = [s for s in skipped if s.reason != SYSTEM_FILE]
+        notes.append(f"{len(system)} system file(s) left out (what macOS and Windows keep beside photos: "
+                     "__MACOSX, ._ files, .DS_Store, Thumbs.db)")
     seen: dict[str, str] = {}
     unique = []
     for item in items:

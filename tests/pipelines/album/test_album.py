@@ -189,6 +189,22 @@ def test_zip_members_that_are_unsafe_or_not_photos_are_skipped_and_listed(sample
     assert "zip bomb" in reasons["bomb.jpg"] and reasons["win\\dir\\notes.txt"] == "not a photo"
 
 
+def test_what_macos_and_windows_write_beside_photos_is_left_out_in_one_note(sample_photos, tmp_path, monkeypatch):
+    coffee, rocket = jpeg_bytes(sample_photos["coffee"]), jpeg_bytes(sample_photos["rocket"])
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "  # a resource fork, named like the photo
+    finder_zip = write_zip(tmp_path / "Trip.zip", {
+        "Trip/IMG_0001.JPG": coffee, "__MACOSX/Trip/._IMG_0001.JPG": apple_double,
+        "Trip/IMG_0002.JPG": rocket, "__MACOSX/Trip/._IMG_0002.JPG": apple_double, "Trip/.DS_Store": b"\0Bud1",
+    })
+    monkeypatch.setattr(album_module, "MAX_PHOTOS", 2)  # the resource forks do not take a photo's place
+    album = gather([("Trip.zip", finder_zip), ("more/Thumbs.db", b"\xd0\xcf"),
+                    ("more/._IMG_0003.JPG", apple_double)])
+    assert [i.name for i in album.items] == ["Trip.zip/Trip/IMG_0001.JPG", "Trip.zip/Trip/IMG_0002.JPG"]
+    assert album.skipped == () and album.notes == (
+        "5 system file(s) left out (what macOS and Windows keep beside photos: __MACOSX, ._ files, .DS_Store, "
+        "Thumbs.db)",)
+
+
 def test_zip_limits_are_checked_before_unpacking(monkeypatch, tmp_path):
     data = write_zip(tmp_path / "album.zip", {f"p{i}.jpg": b"x" * 100 for i in range(5)}, zipfile.ZIP_STORED)
     monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 4)

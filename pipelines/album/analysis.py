@@ -225,10 +225,10 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
     return summaries
 
 
-def _why_nothing(message: str, skipped) -> str:
-    """The message with the first files' reasons: with one photo uploaded, the person learns what is wrong
-    with it."""
-    shown = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3])
+def _why_nothing(message: str, skipped, notes=()) -> str:
+    """The message with the first files' reasons (with one photo uploaded, the person learns what is wrong
+    with it) and the album's notes (only system files uploaded: that they were left out)."""
+    shown = "; ".join([f"{s.name}: {s.reason}" for s in skipped[:3]] + list(notes))
     more = f"; {len(skipped) - 3} more" if len(skipped) > 3 else ""
     return f"{message} ({shown}{more})" if shown else message
 
@@ -239,7 +239,7 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     """Every photo through the models (in parallel: `engine`, default threads of this process), then trips,
     days and moments, people and the profile."""
     if not album.items:
-        raise AlbumError(_why_nothing("no photos to process", album.skipped))
+        raise AlbumError(_why_nothing("no photos to process", album.skipped, album.notes))
     catalog = hub.store.catalog
     scene_names = class_names(catalog[catalog.default("scene", "album")])
     object_labels = class_names(catalog[catalog.default("object_detection", "album")])

@@ -203,6 +203,8 @@ def test_what_macos_and_windows_write_beside_photos_is_left_out_in_one_note(samp
     assert album.skipped == () and album.notes == (
         "5 system file(s) left out (what macOS and Windows keep beside photos: __MACOSX, ._ files, .DS_Store, "
         "Thumbs.db)",)
+    with pytest.raises(AlbumError, match=r"no photos to process \(1 system file\(s\) left out"):
+        analyse_album(None, gather([("._IMG_0003.JPG", apple_double)]))
 
 
 def test_zip_limits_are_checked_before_unpacking(monkeypatch, tmp_path):

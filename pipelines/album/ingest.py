@@ -159,7 +159,11 @@ def gather(files: list[tuple[str, bytes | Path]], max_photos: int | None = None)
             skipped += rejected
         elif suffix in ARCHIVE_SUFFIXES:
             skipped.append(Skipped(name, "only .zip archives are opened"))
-        else:
+        elif suffix and suffix not in IMAGE_SUFFIXES:
+            # a phone's folder holds a video (.MOV) and an edit file (.AAE) beside many photos, a Google Takeout
+            # folder a .json: not photos, and not counted against the album's limit (as in a zip)
+            skipped.append(Skipped(name, "not a photo"))
+        else:  # a photo, or a file without a suffix (read, to see)
             items.append(AlbumItem(name, source))  # the caller's display name: never used as a path
     system = [s for s in skipped if s.reason == SYSTEM_FILE]
     if system:

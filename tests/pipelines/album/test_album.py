@@ -207,6 +207,16 @@ def test_what_macos_and_windows_write_beside_photos_is_left_out_in_one_note(samp
         analyse_album(None, gather([("._IMG_0003.JPG", apple_double)]))
 
 
+def test_a_phone_folders_videos_and_edit_files_are_listed_and_never_take_a_photos_place(sample_photos, monkeypatch):
+    coffee, rocket = jpeg_bytes(sample_photos["coffee"]), jpeg_bytes(sample_photos["rocket"])
+    monkeypatch.setattr(album_module, "MAX_PHOTOS", 2)
+    album = gather([("IMG_0001.AAE", b"<?xml"), ("IMG_0001.JPG", coffee), ("IMG_0001.MOV", b"\0\0\0 ftypqt"),
+                    ("IMG_0002.JPG.json", b"{}"), ("IMG_0002", rocket)])  # no suffix: read, to see
+    assert [i.name for i in album.items] == ["IMG_0001.JPG", "IMG_0002"] and album.notes == ()
+    assert [(s.name, s.reason) for s in album.skipped] == [
+        ("IMG_0001.AAE", "not a photo"), ("IMG_0001.MOV", "not a photo"), ("IMG_0002.JPG.json", "not a photo")]
+
+
 def test_zip_limits_are_checked_before_unpacking(monkeypatch, tmp_path):
     data = write_zip(tmp_path / "album.zip", {f"p{i}.jpg": b"x" * 100 for i in range(5)}, zipfile.ZIP_STORED)
     monkeypatch.setattr(album_module, "MAX_ZIP_MEMBERS", 4)

@@ -84,12 +84,6 @@ class _Energy:
         return 20 * math.log10(max(math.sqrt(self.signal), self.EPS) / max(math.sqrt(self.noise), self.EPS))
 
 
-def _sqnr(reference: np.ndarray, other: np.ndarray) -> float:
-    energy = _Energy()
-    energy.add(reference, other)
-    return energy.db
-
-
 def _shapes(graph: onnx.GraphProto) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for info in list(graph.value_info) + list(graph.output):
@@ -248,7 +242,7 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
         sessions = [ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
                     for name in ("float_saved.onnx", "qdq_saved.onnx")]
         own, accumulated, spans = {}, {}, {}
-        float_outputs, quantized_outputs = {}, {}
+        float_outputs, output_energies = {}, {}  # the float outputs per input: the split runs on them below
         for tensor in tensors:
             floats, quantized = (_saved(session, input_name, tensor) for session in sessions)
             for name, match in create_activation_matching(quantized, floats).items():
@@ -262,7 +256,7 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
             for name in graph_outputs:
                 if name in floats and name in quantized:
                     float_outputs.setdefault(name, []).append(floats[name][0])
-                    quantized_outputs.setdefault(name, []).append(quantized[name][0])
+                    output_energies.setdefault(name, _Energy()).add(floats[name][0], quantized[name][0])
             del floats, quantized
         del sessions
         weight_errors = compute_weight_error(create_weight_matching(str(prepared), str(qdq_path)))
@@ -281,6 +275,5 @@ def layer_report(float_path: Path, qdq_path: Path, inputs: Iterable[np.ndarray])
                                         own[name].db, accumulated[name].db, crushed, levels))
     weights = tuple(WeightError(name, readers[name].name if name in readers else "", readers[name].op_type
                                 if name in readers else "", float(db)) for name, db in weight_errors.items())
-    output_db = min((_sqnr(np.concatenate(float_outputs[o]), np.concatenate(quantized_outputs[o]))
-                     for o in float_outputs), default=float("nan"))
+    output_db = min((e.db for e in output_energies.values()), default=float("nan"))
     return LayerReport(tuple(rows), weights, output_db, len(tensors), *split)

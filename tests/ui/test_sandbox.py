@@ -150,12 +150,3 @@ def test_a_worker_killed_by_a_signal_is_a_clear_error(limited_app, solo_photo_se
     assert "the runtime crashed on this model (the worker died from SIGSEGV)" in error and seconds < LIMIT_S
     _assert_server_unharmed(limited_app, photo, solo_photo_seconds, growth)
 
-
-def test_a_mobile_classifier_gets_its_variants_and_layer_report_within_the_limit(limited_app, store):
-    """EfficientNet-Lite0 (fp32, 18.6 MB) at the 1 GB limit: the per-layer report runs its photos one at a time
-    (keeping every tensor of five runs took its worker to 1.4 GB; a ResNet-50 past 2.8 GB)."""
-    model = store.model_dirs[0] / "classification" / "efficientnet_lite0_fp32.onnx"
-    summary, _, labels, derived, downloads, layers, _, note = _upload(limited_app, model, 224)
-    assert "385.2 M multiply-adds" in summary and labels["label"]
-    assert [row[1] for row in derived["data"]] == ["ok", "ok", "ok"] and len(downloads) == 3
-    assert len(layers["data"]) == 15 and "output SQNR" in note and "measured on 5 photos" in note

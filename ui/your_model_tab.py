@@ -38,7 +38,7 @@ def _summary(report: UploadReport) -> str:
 
 @request("your_model")
 def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, width, channels, scaling, resize,
-               output_kind, threads, previous_workdir):
+               output_kind, threads, previous_workdir, progress=gr.Progress()):
     if not model_path:
         raise gr.Error("Upload an .onnx or .tflite classifier first.", print_exception=False)
     if not photo_path:
@@ -49,7 +49,8 @@ def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, wid
         form = Form(int(height), int(width), channels, scaling, resize, output_kind)
         # the server never loads an uploaded graph: a limited worker process does everything with it
         report = run_in_worker(Path(model_path), Path(labels_path) if labels_path else None, Path(photo_path),
-                               form, workdir, int(threads), ctx.upload_limits)
+                               form, workdir, int(threads), ctx.upload_limits,
+                               progress=lambda done, total, what: progress(done / total, desc=what))
     except Exception:
         remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
         raise

@@ -8,9 +8,11 @@ the shared catalog.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -222,8 +224,13 @@ def run_custom(custom: CustomModel, photo: Photo, threads: int = 1) -> CustomRun
     return CustomRun(custom, classifier(photo.image), _inference_ms(classifier, photo, threads), threads)
 
 
-def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1) -> tuple[DerivedVariant, ...]:
-    """fp16, int8 dynamic and int8 static of an uploaded ONNX model, each compared with the original."""
+DERIVED_KINDS = ("fp16", "int8_dynamic", "int8_static")
+
+
+def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
+                    stage: Callable[[str], None] = lambda what: None) -> tuple[DerivedVariant, ...]:
+    """fp16, int8 dynamic and int8 static of an uploaded ONNX model, each compared with the original;
+    `stage` is told before each is made."""
     if custom.card.runtime != "onnx":
         return ()
     original = Classifier(custom.model, custom.labels)
@@ -231,7 +238,9 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1) -> tupl
     reference = np.stack([original.run(image)[0] for image in images])
     workdir = custom.model.file.path.parent
     variants = []
-    for kind in ("fp16", "int8_dynamic", "int8_static"):
+    for kind in DERIVED_KINDS:
+        stage(f"deriving and comparing its {kind.replace('_', ' ')} variant"
+              + (" (calibrating on the sample photos)" if kind == "int8_static" else ""))
         target = workdir / f"{Path(custom.card.display).stem}.{kind}.onnx"
         recipe_card = _with_recipe(custom.card, kind)
         try:
@@ -325,12 +334,24 @@ def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Pho
 
 
 def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path, form: Form, workdir: Path,
-                   threads: int = 1) -> UploadReport:
-    """Everything the tab does with an upload: check and load it, run it on the photo, derive its variants."""
+                   threads: int = 1, progress: Callable[[int, int, str], None] = lambda done, total, what: None
+                   ) -> UploadReport:
+    """Everything the tab does with an upload: check and load it, run it on the photo, derive its variants.
+    `progress(steps done, steps in all, the step starting)` is told as each step starts."""
+    steps = itertools.count()
+    total = 2 + (len(DERIVED_KINDS) + 1 if RUNTIMES.get(model_path.suffix.lower()) == "onnx" else 0)
+
+    def stage(what: str) -> None:
+        progress(next(steps), total, what)
+
+    stage("reading your model and measuring its graph")
     photo = read_photo(photo_path)
     custom = load_custom_model(model_path, labels_path, form, workdir, threads)
+    stage("running it on your photo")
     run = run_custom(custom, photo, threads)
-    derived = derive_variants(custom, photo, threads)
+    derived = derive_variants(custom, photo, threads, stage)
+    if derived:
+        stage("comparing the int8 static variant with yours, layer by layer")
     card = custom.card
     return UploadReport(card.display, card.runtime, card.bytes, card.input.describe(), card.output.classes,
                         card.output.kind, card.output.background_class, custom.stats, run.inference_ms,

@@ -15,10 +15,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lab.custom_model import CustomModelError, Form, UploadReport
+from pipelines.lab.upload_worker import PROGRESS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 POLL_S = 0.05
@@ -92,10 +94,21 @@ def _outcome(process: subprocess.Popen, workdir: Path, limits: SandboxLimits, br
     raise SandboxError(f"the model could not be run ({answer['message']})")
 
 
+def _read_progress(path: Path) -> tuple[int, int, str] | None:
+    try:
+        told = json.loads(path.read_text())
+        return int(told["done"]), int(told["total"]), str(told["what"])[:200]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not written yet
+
+
 def run_upload(model: Path, labels: Path | None, photo: Path, form: Form, workdir: Path, threads: int,
-               limits: SandboxLimits | None = None) -> UploadReport:
-    """The upload's analysis, done by a limited worker process in `workdir` (the session's folder)."""
+               limits: SandboxLimits | None = None,
+               progress: Callable[[int, int, str], None] | None = None) -> UploadReport:
+    """The upload's analysis, done by a limited worker process in `workdir` (the session's folder);
+    `progress(steps done, steps in all, the step starting)` hears of each step as the worker starts it."""
     limits = limits or SandboxLimits.from_env()
+    progress_file, told = workdir / PROGRESS_FILE, None
     job = workdir / "job.json"
     job.write_text(json.dumps({"model": str(model.resolve()), "labels": str(labels.resolve()) if labels else None,
                                "photo": str(photo.resolve()),
@@ -115,6 +128,12 @@ def run_upload(model: Path, labels: Path | None, photo: Path, form: Form, workdi
             if breach:
                 _kill(process)
                 break
+            if progress and progress_file.is_file():
+                step = _read_progress(progress_file)
+                if step and step != told:
+                    told = step
+                    progress(*step)
             time.sleep(POLL_S)
     job.unlink(missing_ok=True)
+    progress_file.unlink(missing_ok=True)
     return _outcome(process, workdir, limits, breach)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 HEADROOM_BYTES = 1 << 30  # address space the interpreter and its libraries map before any model runs
+PROGRESS_FILE = "progress.json"
 OUT_OF_MEMORY = ("failed to allocate memory", "bad_alloc", "bad allocation", "out of memory", "cannot allocate")
 
 
@@ -56,6 +57,13 @@ def static_check(model: Path, height: int, width: int, memory_bytes: int) -> str
     return None
 
 
+def tell_progress(workdir: Path, done: int, total: int, what: str) -> None:
+    """The step starting, for the server to show: written whole (a rename), so it is never read half-written."""
+    partial = workdir / (PROGRESS_FILE + ".partial")
+    partial.write_text(json.dumps({"done": done, "total": total, "what": what}))
+    os.replace(partial, workdir / PROGRESS_FILE)
+
+
 def run(job: dict) -> dict:
     from pipelines.common.photos import PhotoError
     from pipelines.lab.custom_model import CustomModelError, Form, analyse_upload
@@ -66,7 +74,9 @@ def run(job: dict) -> dict:
         return {"error": "memory", "message": refused}
     try:
         report = analyse_upload(Path(job["model"]), Path(job["labels"]) if job["labels"] else None,
-                                Path(job["photo"]), form, Path(job["workdir"]), job["threads"])
+                                Path(job["photo"]), form, Path(job["workdir"]), job["threads"],
+                                progress=lambda done, total, what: tell_progress(Path(job["workdir"]), done, total,
+                                                                                 what))
         return {"report": json.loads(report.to_json())}
     except (CustomModelError, PhotoError) as exc:
         return {"error": "memory" if out_of_memory(exc) else "user", "message": "" if out_of_memory(exc) else str(exc)}

@@ -56,6 +56,15 @@ def test_class_names_drop_background_and_read_places_paths():
     assert len(places) == 365 and places[0] == "airfield" and "kennel (outdoor)" in places
 
 
+def test_detectors_name_the_coco_classes_as_coco_does():
+    # the label file once had the spaces taken out ("diningtable", "cellphone"): the names shown are COCO's own
+    with (SHARED / "eval" / "coco" / "labels.csv").open(newline="") as fh:
+        labeled = {int(row["class_id80"]): row["class_name"] for row in csv.DictReader(fh)}
+    for card in CATALOG.for_task("object_detection"):
+        names = class_names(card)
+        assert len(names) == 80 and all(names[k] == name for k, name in labeled.items()), card.name
+
+
 def test_published_latencies_are_the_csv_rows_with_their_source():
     with DATA_LATENCY.open(newline="") as fh:
         rows = list(csv.DictReader(fh))

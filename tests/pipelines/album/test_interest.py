@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from models.catalog import class_names, default_catalog
 from pipelines.album.interest import CLASSES, MODEL_JSON, SOURCES, SUBJECTS, class_categories, interest_model
 from pipelines.album.interest_train import (
     album_scores,
@@ -28,6 +29,8 @@ def test_every_class_of_every_source_has_one_reviewed_category():
     for source in SOURCES:
         names, onehot = class_categories(source)
         assert len(names) == sizes[source] and (onehot.sum(1) == 1).all()
+    for detector in default_catalog().for_task("object_detection"):  # row k is the detectors' class k
+        assert class_categories("objects")[0] == class_names(detector)
     with open("models/data/interest/places365.csv", newline="") as fh:
         reviewed = {r["label"] for r in csv.DictReader(fh) if r["reviewed"] == "yes"}
     with (EVAL / "places_miniplaces" / "labels.csv").open(newline="") as fh:

@@ -124,6 +124,16 @@ def _image_layout(shape: tuple, form: Form, name: str) -> tuple[str, int, int, l
     return layout, form.height, form.width, [f"the input size is open in the model; {form.height}x{form.width} from the form"]
 
 
+def _class_count(shape: tuple, name: str) -> int:
+    """A classifier gives one score per class: [1, N], [N] or [1, N, 1, 1]. A detector's [1, 3549, 85] or a
+    segmenter's map has several values per place, which top-5 class names would make nonsense of."""
+    dims = list(shape[1:]) if len(shape) > 1 else list(shape)
+    if dims and all(isinstance(d, (int, np.integer)) and d > 0 for d in dims) and sum(d > 1 for d in dims) == 1:
+        return int(np.prod(dims))
+    raise CustomModelError(f"the output {name!r} has shape {list(shape)}: not one score per class (an image "
+                           f"classifier's [1, N]); this tab reads classifiers, not detectors or segmenters")
+
+
 def _read_labels(labels_path: Path | None, outputs: int) -> tuple[tuple[str, ...], bool, list[str]]:
     if labels_path is None:
         return tuple(f"class {i}" for i in range(outputs)), False, ["no labels file: classes are numbered"]
@@ -172,10 +182,7 @@ def load_custom_model(model_path: Path, labels_path: Path | None, form: Form, wo
     out_shape = backend.outputs[0].shape
     if len(backend.outputs) > 1:
         notes.append(f"the model has {len(backend.outputs)} outputs; the first ({backend.outputs[0].name}) is used")
-    if not (len(out_shape) >= 1 and all(isinstance(d, (int, np.integer)) and d > 0 for d in out_shape[1:])
-            and int(np.prod(out_shape[1:])) > 1):
-        raise CustomModelError(f"the output {backend.outputs[0].name!r} has shape {list(out_shape)}: not a vector of class scores")
-    outputs = int(np.prod(out_shape[1:]))
+    outputs = _class_count(out_shape, backend.outputs[0].name)
     labels, background, label_notes = _read_labels(labels_path, outputs)
     mean, std = SCALINGS[form.scaling]
     resize, crop = RESIZES[form.resize]

@@ -1,5 +1,7 @@
 """A person's own model: every refusal names what is wrong; the work folder holds everything it made."""
 
+import re
+
 import numpy as np
 import pytest
 from onnx import helper
@@ -91,6 +93,26 @@ def test_an_input_that_is_not_an_image(tmp_path):
     path = save_onnx(tmp_path / "vec.onnx", [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
                      {"w": RNG.standard_normal((10, 16)).astype(np.float32)}, {"x": [1, 16]}, {"y": [1, 10]})
     _expect(tmp_path, path, "a photo needs")
+
+
+@pytest.mark.parametrize("shape", [[1, 3549, 85], [1, 21, 32, 32], [1, 1]])
+def test_an_output_that_is_not_one_score_per_class(tmp_path, shape):
+    # a detector's boxes x (4 + 1 + 80), a segmenter's map, a single number: no top-5 of classes to show
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0),
+             helper.make_node("Expand", ["m", "shape"], ["y"])]
+    path = save_onnx(tmp_path / "head.onnx", nodes, {"shape": np.array(shape, np.int64)}, {"x": [1, 3, 32, 32]},
+                     {"y": shape})
+    _expect(tmp_path, path, re.escape(f"has shape {shape}: not one score per class"))
+
+
+@pytest.mark.parametrize("shape", [[1, 10, 1, 1], [10]])
+def test_class_scores_may_keep_unit_dimensions_or_drop_the_batch(tmp_path, shape):
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "w"], ["g"], transB=1), helper.make_node("Reshape", ["g", "shape"], ["y"])]
+    inits = {"w": RNG.standard_normal((10, 3)).astype(np.float32), "shape": np.array(shape, np.int64)}
+    path = save_onnx(tmp_path / "scores.onnx", nodes, inits, {"x": [1, 3, 32, 32]}, {"y": shape})
+    custom = load_custom_model(path, _labels(tmp_path, 10), Form(height=32, width=32), tmp_path / "work")
+    assert custom.labels[3] == "thing 3" and custom.model.card.output.classes == 10
 
 
 def test_labels_that_do_not_match_the_outputs(tmp_path):

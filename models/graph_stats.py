@@ -45,6 +45,17 @@ class GraphStats:
     params: int
     macs: int
     by_type: tuple[LayerTypeStats, ...]  # LAYER_TYPES then "other" (parameters only)
+    # the layers' parameters by how the file stores their weights ("fp32", "fp16", "int8", ...), most first
+    weight_types: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def stored_as(self) -> str:
+        """How the layers' weights are stored: 'int8', or a mix in words ('int8 97 %, fp32 3 %')."""
+        total = sum(n for _, n in self.weight_types)
+        if len(self.weight_types) <= 1:
+            return self.weight_types[0][0] if self.weight_types else ""
+        return ", ".join(f"{kind} {100 * n / total:.0f} %" if n >= total / 200 else f"{kind} <1 %"
+                         for kind, n in self.weight_types)
 
     def share(self, layer_type: str) -> tuple[float, float]:
         """(share of multiply-adds, share of parameters) of a layer type, 0..1."""
@@ -55,12 +66,14 @@ class GraphStats:
 class _Tally:
     def __init__(self) -> None:
         self.rows = {t: [0, 0, 0] for t in LAYER_TYPES}
+        self.stored: dict[str, int] = {}
 
-    def add(self, layer_type: str, macs: int, params: int) -> None:
+    def add(self, layer_type: str, macs: int, params: int, stored_as: str) -> None:
         row = self.rows[layer_type]
         row[0] += 1
         row[1] += int(macs)
         row[2] += int(params)
+        self.stored[stored_as] = self.stored.get(stored_as, 0) + int(params)
 
     def stats(self, file_bytes: int, other_params: int) -> GraphStats:
         by_type = tuple(LayerTypeStats(t, *self.rows[t]) for t in LAYER_TYPES)
@@ -70,7 +83,16 @@ class _Tally:
             params=sum(r.params for r in by_type),
             macs=sum(r.macs for r in by_type),
             by_type=by_type,
+            weight_types=tuple(sorted(self.stored.items(), key=lambda kv: -kv[1])),
         )
+
+
+def _number_format(name: str) -> str:
+    """'float32' -> 'fp32', 'uint8' -> 'int8' (a zero point makes it signed), 'bfloat16' as it is."""
+    name = name.lower()
+    if name.startswith("float"):
+        return "fp" + name.removeprefix("float")
+    return name.removeprefix("u") if name in ("uint8", "uint4") else name
 
 
 def conv_type(kernel_h: int, kernel_w: int, in_channels: int, groups: int, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> str:
@@ -189,7 +211,7 @@ def onnx_stats(path: Path | str, input_shape: tuple[int, ...] | None = None) -> 
             out_elements = int(np.prod([d for d in out_shape if d > 0])) if out_shape else int(np.prod(weight.dims))
             macs = out_elements * in_features
             layer = "fully_connected"
-        tally.add(layer, macs, params)
+        tally.add(layer, macs, params, _number_format(onnx.helper.tensor_dtype_to_np_dtype(weight.data_type).name))
     other = sum(
         int(np.prod(t.dims)) for name, t in inits.items()
         if name not in counted and name not in quant_params and len(t.dims) >= 1 and int(np.prod(t.dims)) > 1
@@ -216,8 +238,17 @@ def tflite_stats(path: Path | str) -> GraphStats:
     ops = interpreter._get_ops_details()  # the flatbuffer's operators, with their tensor indices
     produced = {int(i) for op in ops for i in op["outputs"]} | {d["index"] for d in interpreter.get_input_details()}
 
+    # fp16 and sparse files keep a layer's weights as a constant that DEQUANTIZE / DENSIFY expand at load
+    unpacked = {int(op["outputs"][0]): int(op["inputs"][0]) for op in ops if op["op_name"] in ("DEQUANTIZE", "DENSIFY")}
+
     def shape(index: int) -> tuple[int, ...]:
         return tuple(int(d) for d in tensors[index]["shape"])
+
+    def stored(index: int) -> int:
+        """The constant behind a layer's input, through DEQUANTIZE / DENSIFY."""
+        for _ in range(4):
+            index = unpacked.get(index, index)
+        return index
 
     for op in ops:
         name, inputs, outputs = op["op_name"], [int(i) for i in op["inputs"]], [int(i) for i in op["outputs"]]
@@ -226,7 +257,7 @@ def tflite_stats(path: Path | str) -> GraphStats:
         weight, bias = inputs[1], (inputs[2] if len(inputs) > 2 and inputs[2] >= 0 else None)
         w_shape, out = shape(weight), shape(outputs[0])
         params = int(np.prod(w_shape)) + (int(np.prod(shape(bias))) if bias is not None else 0)
-        counted.update(i for i in (weight, bias) if i is not None)
+        counted.update(stored(i) for i in (weight, bias) if i is not None)
         if name == "FULLY_CONNECTED":
             layer, macs = "fully_connected", int(np.prod(out[:-1])) * w_shape[0] * w_shape[1]
         elif name == "CONV_2D":  # filter [out, kh, kw, in], NHWC
@@ -238,7 +269,7 @@ def tflite_stats(path: Path | str) -> GraphStats:
             c_in = shape(inputs[0])[3]
             macs = c_out * out[1] * out[2] * k_h * k_w
             layer = conv_type(k_h, k_w, c_in, c_in, shape(inputs[0])[1:3], out[1:3])
-        tally.add(layer, macs, params)
+        tally.add(layer, macs, params, _number_format(np.dtype(tensors[stored(weight)]["dtype"]).name))
     other = sum(
         int(np.prod(shape(i))) for i, t in tensors.items()
         if i not in produced and i not in counted and len(t["shape"]) >= 1 and int(np.prod(shape(i))) > 1

@@ -151,6 +151,29 @@ def test_derived_files_keep_the_parents_arithmetic(hub, card):
     parent = graph_stats(hub.store.resolve(card.derived_from).path, "onnx")
     assert derived.macs == parent.macs
     assert derived.params == pytest.approx(parent.params, rel=0.01)
+    # int8 dynamic and static store the layers' weights in int8 (a mixed recipe keeps a few float), fp16 in fp16
+    assert derived.weight_types[0][0] == card.precision and parent.stored_as == "fp32"
+
+
+@pytest.mark.parametrize("card", [c for c in CATALOG if not c.is_derived], ids=lambda c: c.name)
+def test_each_files_weights_are_stored_at_its_cards_precision(store, card):
+    open_size = (1, 12, 12, 3) if card.input.layout == "NHWC" else (1, 3, 12, 12)  # MTCNN's P-Net
+    stats = graph_stats(store.resolve(card).path, card.runtime, open_size if card.input.height == 0 else None)
+    assert stats.stored_as == card.precision
+
+
+@pytest.mark.parametrize("name", ["blazeface_short_range.fp16_tflite", "blazeface_full_range_sparse.fp16_tflite"])
+def test_fp16_tflite_weights_are_counted_once(store, name):
+    # BlazeFace keeps each layer's weights as an fp16 constant (sparse in full-range) that DEQUANTIZE (and
+    # DENSIFY) expand to fp32 at load: the constant and its expansion are one set of parameters, not two
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = store.resolve(name).path
+    constants = [t for t in Interpreter(model_path=str(path)).get_tensor_details() if t["dtype"] == np.float16]
+    stats = graph_stats(path, "tflite")
+    if "sparse" not in name:  # a sparse constant holds only its non-zero values
+        assert stats.params == sum(int(np.prod(t["shape"])) for t in constants)
+    assert stats.by_type[-1].params == 0 and stats.stored_as == "fp16"
 
 
 def test_a_file_that_is_not_a_graph_is_refused(tmp_path):

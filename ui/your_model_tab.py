@@ -30,7 +30,8 @@ def _summary(report: UploadReport) -> str:
         f"- input used: {report.input}",
         f"- output: {report.outputs} scores read as {report.output_kind}"
         + ("; output 0 is 'background'" if report.background else ""),
-        f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds",
+        f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds"
+        + (f", weights stored as {report.stats.stored_as}" if report.stats.weight_types else ""),
         f"- inference here: {report.inference_ms:.2f} ms (median of 10 warm runs, {report.threads} thread(s))",
     ] + [f"- {note}" for note in report.notes] + (
         ["- derived variants are made for ONNX models only"] if report.runtime != "onnx" else []))

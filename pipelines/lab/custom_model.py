@@ -72,6 +72,11 @@ class CustomModel:
     def card(self) -> ModelCard:
         return self.model.card
 
+    @property
+    def derivable(self) -> bool:
+        """Variants are derived from an ONNX file with fp32 weights: from int8 ones they would quantize twice."""
+        return self.card.runtime == "onnx" and {kind for kind, _ in self.stats.weight_types} <= {"fp32"}
+
 
 @dataclass(frozen=True)
 class DerivedVariant:
@@ -214,7 +219,12 @@ def load_custom_model(model_path: Path, labels_path: Path | None, form: Form, wo
         stats = graph_stats(local, runtime, (1, 3, height, width) if layout == "NCHW" else (1, height, width, 3))
     except GraphStatsError as exc:
         raise CustomModelError(f"the graph could not be measured: {exc}") from None
-    return CustomModel(model, labels, stats, tuple(notes + label_notes))
+    custom = CustomModel(model, labels, stats, tuple(notes + label_notes))
+    if runtime == "onnx" and not custom.derivable:
+        custom = replace(custom, notes=custom.notes + (
+            f"its weights are stored as {stats.stored_as}: variants are derived from fp32 weights only, so none is "
+            f"made from this file",))
+    return custom
 
 
 def _with_output_kind(card: ModelCard, kind: str) -> ModelCard:
@@ -238,7 +248,7 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
                     stage: Callable[[str], None] = lambda what: None) -> tuple[DerivedVariant, ...]:
     """fp16, int8 dynamic and int8 static of an uploaded ONNX model, each compared with the original;
     `stage` is told before each is made."""
-    if custom.card.runtime != "onnx":
+    if not custom.derivable:
         return ()
     original = Classifier(custom.model, custom.labels)
     images = calibration_photos("skimage_samples") + [photo.image]
@@ -255,7 +265,8 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
             backend: Backend = backend_class("onnx")(target, threads)
         except Exception as exc:  # quantizers raise many types; the person sees which step failed and why
             target.unlink(missing_ok=True)
-            variants.append(DerivedVariant(kind, None, error=f"{kind} derivation failed: {exc}"))
+            variants.append(DerivedVariant(kind, None, error=f"{kind} derivation failed: "
+                                                             f"{without_paths(exc, custom.model.file.path)}"))
             continue
         model = LoadedModel(recipe_card, ResolvedFile(recipe_card, target, "derived", 0.0, ""), backend)
         classifier = Classifier(model, custom.labels)
@@ -304,7 +315,8 @@ class UploadReport:
         raw = json.loads(text)
         stats = raw["stats"]
         raw["stats"] = GraphStats(stats["file_bytes"], stats["params"], stats["macs"],
-                                  tuple(LayerTypeStats(**row) for row in stats["by_type"]))
+                                  tuple(LayerTypeStats(**row) for row in stats["by_type"]),
+                                  tuple((kind, int(n)) for kind, n in stats["weight_types"]))
         raw["notes"] = tuple(raw["notes"])
         raw["top"] = tuple((label, float(score)) for label, score in raw["top"])
         raw["derived"] = tuple(DerivedVariant(**{**d, "path": Path(d["path"]) if d["path"] else None})
@@ -324,13 +336,14 @@ def _layers(custom: CustomModel, derived: tuple[DerivedVariant, ...], photo: Pho
 
     static = next((d for d in derived if d.kind == "int8_static" and d.path), None)
     if static is None:
-        return {"layers_note": "no int8 static variant to report on" if custom.card.runtime == "onnx" else ""}
+        return {"layers_note": "no int8 static variant to report on" if custom.derivable else ""}
     images = calibration_photos("skimage_samples")[:REPORT_INPUTS] + [photo.image]
     try:
         report = layer_report(custom.model.file.path, static.path,
                               [to_input_tensor(image, custom.card.input) for image in images])
     except Exception as exc:  # the report is extra: the variants stand without it
-        return {"layers_note": f"the per-layer report could not be made: {type(exc).__name__}: {exc}"}
+        return {"layers_note": f"the per-layer report could not be made: {type(exc).__name__}: "
+                               f"{without_paths(exc, custom.model.file.path)}"}
     rows = tuple((t.tensor, t.op_type, round(t.depth, 3), None if t.crushed is None else round(100 * t.crushed, 1),
                   round(t.own_db, 2), round(t.accumulated_db, 2)) for t in report.ranked()[:15])
     depths = tuple((round(t.depth, 4), round(min(t.own_db, 80.0), 2), round(min(t.accumulated_db, 80.0), 2))
@@ -354,6 +367,8 @@ def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path,
     stage("reading your model and measuring its graph")
     photo = read_photo(photo_path)
     custom = load_custom_model(model_path, labels_path, form, workdir, threads)
+    if not custom.derivable:
+        total = 2  # known once the graph is read
     stage("running it on your photo")
     run = run_custom(custom, photo, threads)
     derived = derive_variants(custom, photo, threads, stage)

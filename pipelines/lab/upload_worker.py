@@ -90,8 +90,10 @@ def main(job_path: str) -> int:
     try:
         answer = run(job)
     except Exception as exc:  # a runtime's own failure, whatever its type: reported, never raised into the server
+        from pipelines.lab.custom_model import without_paths
+
         answer = {"error": "memory", "message": ""} if out_of_memory(exc) else \
-            {"error": "failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            {"error": "failed", "message": f"{type(exc).__name__}: {without_paths(exc, Path(job['model']))}"}
     Path(job_path).with_name("result.json").write_text(json.dumps(answer))
     return 0
 

@@ -34,7 +34,7 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     model = MODEL_DIRS[0] / "classification" / "efficientnet_lite0_fp32.onnx"
     summary, stats, labels, derived, downloads, layers, curve, note = _upload(client, model, coffee_jpg, LABELS)
     assert labels["label"] == "espresso"
-    assert "385.2 M multiply-adds" in summary and "starts with 'background'" in summary
+    assert "385.2 M multiply-adds, weights stored as fp32" in summary and "starts with 'background'" in summary
     assert stats["data"][-1][0] == "total" and stats["data"][0][0] == "1x1 convolution"
     assert [row[0] for row in derived["data"]] == ["fp16", "int8_dynamic", "int8_static"]
     assert all(row[1] == "ok" for row in derived["data"])

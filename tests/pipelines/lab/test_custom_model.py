@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
+from models import derive
 from pipelines.common.photos import read_photo
 from pipelines.lab.custom_model import (
     CustomModelError,
@@ -58,6 +59,18 @@ def test_an_onnx_upload_is_derived_into_three_variants_inside_the_work_folder(tm
         assert not variant.error and variant.path.parent == work and variant.path.stat().st_size > 0
         assert variant.agreement_pct > 50 and variant.cosine > 0.9
     assert {p.name for p in work.iterdir()} == {"original.onnx"} | {v.path.name for v in variants}
+
+
+@pytest.mark.parametrize("kind", ["fp16", "int8_dynamic"])
+def test_an_upload_already_fp16_or_int8_is_measured_as_it_is_without_variants(tmp_path, coffee, kind):
+    # a variant of quantized weights would quantize twice (an int8 static EfficientNet-Lite0 upload had its
+    # calibration run past the 120 s limit): the file is measured and run, nothing is derived from it
+    model = tmp_path / f"tiny.{kind}.onnx"
+    derive.derive(kind, tiny_classifier(tmp_path / "tiny.onnx"), model, None)
+    custom = load_custom_model(model, _labels(tmp_path, 10), Form(height=32, width=32), tmp_path / "work")
+    assert not custom.derivable and custom.stats.stored_as == kind[:4]
+    assert f"its weights are stored as {kind[:4]}: variants are derived from fp32 weights only" in custom.notes[-1]
+    assert derive_variants(custom, coffee) == () and run_custom(custom, coffee).result.top
 
 
 def _expect(tmp_path, model, message, labels=None, form=Form(height=32, width=32)):

@@ -88,7 +88,8 @@ class _Tally:
 
 
 def _number_format(name: str) -> str:
-    """'float32' -> 'fp32', 'uint8' -> 'int8' (a zero point makes it signed), 'bfloat16' as it is."""
+    """'float32' -> 'fp32', 'uint8' -> 'int8' (8-bit integers either way, as the cards name them), 'bfloat16' as
+    it is."""
     name = name.lower()
     if name.startswith("float"):
         return "fp" + name.removeprefix("float")

@@ -10,7 +10,7 @@ from models.catalog import (
     default_catalog,
     load_catalog,
 )
-from tests.helpers import DATA_LATENCY, SHARED
+from tests.helpers import DATA_LATENCY, EVAL, SHARED
 
 CATALOG = default_catalog()
 
@@ -58,7 +58,7 @@ def test_class_names_drop_background_and_read_places_paths():
 
 def test_detectors_name_the_coco_classes_as_coco_does():
     # the label file once had the spaces taken out ("diningtable", "cellphone"): the names shown are COCO's own
-    with (SHARED / "eval" / "coco" / "labels.csv").open(newline="") as fh:
+    with (EVAL / "coco" / "labels.csv").open(newline="") as fh:
         labeled = {int(row["class_id80"]): row["class_name"] for row in csv.DictReader(fh)}
     for card in CATALOG.for_task("object_detection"):
         names = class_names(card)

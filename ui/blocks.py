@@ -17,12 +17,36 @@ from ui.gradio_cache import atomic_cache_writes
 from ui.sessions import remove_stale_temp
 
 # Refusals stand out where they happen; the summary reads as one line per task; hidden API entry points.
+# On a phone every table column keeps a readable width and the table scrolls sideways inside its own box: gradio
+# would otherwise fit all columns into the screen, a few letters per line ("Outd/oors", "m/s/h/e/r/e").
+PHONE_MIN_COLUMN_PX = 84
+PHONE_WIDE_COLUMNS = {  # a table (elem_id or class) -> {column number (from 1): min width px} for its long texts
+    "#model-table": {1: 120, 4: 130, 5: 180},
+    "#profile-table": {1: 110, 2: 100, 6: 220},
+    "#events-table": {2: 120, 3: 200, 5: 160, 6: 140},
+    "#comparison": {2: 110, 5: 200},
+    "#derived-table": {1: 110, 2: 180},
+    ".mvl-phone-table": {1: 120, 2: 120, 4: 100, 5: 100, 7: 180, 8: 200},
+    ".mvl-host-table": {2: 120, 3: 100, 5: 100},
+    ".mvl-layer-table": {1: 200},
+    ".mvl-architecture-table": {1: 120},
+}
+
+
+def _phone_columns_css() -> str:
+    cell = ":is(th, td, .body-cell)"  # header cells, the rows gradio measures, the rows it shows
+    rules = [f".table-wrap {cell} {{ min-width: {PHONE_MIN_COLUMN_PX}px !important; }}"]
+    for table, columns in PHONE_WIDE_COLUMNS.items():
+        rules += [f"{table} {cell}:nth-child({n}) {{ min-width: {px}px !important; }}" for n, px in columns.items()]
+    return "@media (max-width: 640px) {\n  " + "\n  ".join(rules) + "\n}\n"
+
+
 CSS = """
 .mvl-error { border: 2px solid #c62828; border-radius: 8px; padding: 6px 10px; background: #fdecea; }
 .mvl-summary .mvl-line { padding: 4px 0; border-bottom: 1px solid #e5e7eb; line-height: 1.45; }
 .mvl-summary .mvl-line small { color: #6b7280; }
 @media (max-width: 640px) { #intro h1 { font-size: 1.3em; margin: 0; } }
-"""
+""" + _phone_columns_css()
 QUEUE_SIZE = 32
 CONCURRENCY = 2  # requests run at once per event (the machine has 2 cores); the album tab runs one at a time
 

@@ -297,6 +297,7 @@ def build(ctx: AppContext, face_gallery: gr.State) -> None:
                 faces_latency = gr.Dataframe(headers=["stage", "median ms", "p90 ms"], interactive=False,
                                              label="Latency here (this host; warm runs)")
                 faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                           elem_classes=["mvl-phone-table"],
                                            label="Latency published for real phones (not measured here)")
                 faces_phone_missing = gr.Markdown()
     enrolled, gallery_changes = _gallery_section(ctx, face_gallery, last_faces, options_in)

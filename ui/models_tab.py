@@ -112,7 +112,8 @@ def build(ctx: AppContext) -> None:
                            label="Figure against latency (hover a point)", elem_id="accuracy-plot")
     plot_note = gr.Markdown(note, elem_id="plot-note")
     with gr.Accordion("Size and arithmetic (parameters, multiply-adds by layer type)", open=False):
-        architecture = gr.Dataframe(first_architecture, headers=ARCHITECTURE_HEADERS, interactive=False, wrap=True)
+        architecture = gr.Dataframe(first_architecture, headers=ARCHITECTURE_HEADERS, interactive=False, wrap=True,
+                                    elem_classes=["mvl-architecture-table"])
     with gr.Accordion("Where an int8 static variant loses, layer by layer", open=False):
         with gr.Row():
             offered = int8_cards(ctx)
@@ -125,9 +126,11 @@ def build(ctx: AppContext) -> None:
         layer_summary = gr.Markdown(elem_id="layer-summary")
         layer_plot = gr.LinePlot(x="depth", y="SQNR dB", color="measure", label="SQNR along the graph (0: input)",
                                  elem_id="layer-plot")
-        layer_table = gr.Dataframe(headers=LAYER_HEADERS, interactive=False, wrap=True, elem_id="layer-table")
+        layer_table = gr.Dataframe(headers=LAYER_HEADERS, interactive=False, wrap=True, elem_id="layer-table",
+                                   elem_classes=["mvl-layer-table"])
     with gr.Accordion("Every published phone latency", open=False):
-        gr.Dataframe(all_phone_rows(ctx.catalog), headers=["card"] + PHONE_HEADERS[1:], interactive=False, wrap=True)
+        gr.Dataframe(all_phone_rows(ctx.catalog), headers=["card"] + PHONE_HEADERS[1:], interactive=False, wrap=True,
+                     elem_classes=["mvl-phone-table"])
 
     def on_task(chosen, chosen_axis):
         rows, arithmetic = tables(ctx, chosen)

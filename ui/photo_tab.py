@@ -141,10 +141,11 @@ def _details():
     faces = gr.Gallery(label="Faces (aligned 112 px crops) and who they are", columns=6, height=170,
                        object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="photo-faces")
     with gr.Accordion("Latency measured here, stage by stage", open=False):
-        host_latency = gr.Dataframe(headers=HOST_HEADERS, interactive=False, wrap=True,
+        host_latency = gr.Dataframe(headers=HOST_HEADERS, interactive=False, wrap=True, elem_classes=["mvl-host-table"],
                                     label="This host, warm runs (not a phone figure)")
     with gr.Accordion("Latency published for real phones", open=False):
         phone_latency = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                     elem_classes=["mvl-phone-table"],
                                      label="Published, never measured here; 'published model' says how it relates")
         phone_missing = gr.Markdown()
     with gr.Accordion("The photo as read, and the model cards", open=False):

@@ -116,7 +116,7 @@ def build(ctx: AppContext) -> None:
     derived = gr.Dataframe(
         headers=["variant", "status", "size MB", "inference ms", "same top-1 as yours %", "output cosine"],
         label="Derived variants (compared with your model on the 60 calibration images and your photo)",
-        interactive=False, wrap=True)
+        interactive=False, wrap=True, elem_id="derived-table")
     downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)
     with gr.Accordion("Where the int8 static variant loses, layer by layer", open=False):
         layer_note = gr.Markdown(elem_id="upload-layer-note")
@@ -124,7 +124,7 @@ def build(ctx: AppContext) -> None:
                                  elem_id="upload-layer-plot")
         layer_table = gr.Dataframe(headers=["tensor", "op", "depth", "channels crushed %", "own SQNR dB",
                                             "SQNR against yours dB"], interactive=False, wrap=True,
-                                   elem_id="upload-layer-table")
+                                   elem_id="upload-layer-table", elem_classes=["mvl-layer-table"])
     wire(run.click, bind(ctx, run_upload), [model_file, labels_file, photo] + form + [upload_dir],
          [summary, stats, labels, derived, downloads, upload_dir, layer_table, layer_plot, layer_note], errors,
          api_name="run_uploaded_model")

@@ -1,5 +1,6 @@
 """A person's path through the page in headless Chromium: what they came for is in view without scrolling
-(1280x800, and 390x844 for the Photo tab), results never outlive their inputs, errors stay, clicks work."""
+(1280x800, and 390x844 for the Photo tab), tables stay readable on a phone, results never outlive their inputs,
+errors stay, clicks work."""
 
 import shutil
 import time
@@ -9,6 +10,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from tests.helpers import EVAL
+from ui.blocks import PHONE_MIN_COLUMN_PX
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without these, Chromium keeps trying to reach Google's services from a machine with no network.
@@ -34,6 +36,16 @@ def open_page(browser, app_url, viewport=DESKTOP, tab=None):
     if tab:
         page.get_by_role("tab", name=tab).click()
     return page
+
+
+def show_tab(page, name: str) -> None:
+    """Click a tab; on a narrow screen gradio puts the tabs that do not fit behind its '...' menu."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+    else:
+        page.locator(".overflow-menu").first.click()
+        page.locator(".overflow-dropdown button", has_text=name).click()
 
 
 def in_view(page, selector: str) -> bool:
@@ -198,6 +210,21 @@ def test_the_models_tab_fits_and_plots_every_variant(browser, app_url):
     summary.get_by_text("with its uint8 activations alone").wait_for(timeout=120_000)
     assert "the loss lies " in summary.inner_text()
     assert page.locator("#layer-table [role=gridcell]").count() > 0
+    page.close()
+
+
+@pytest.mark.browser
+def test_on_a_phone_a_table_keeps_readable_columns_and_scrolls_inside_its_box(browser, app_url):
+    page = open_page(browser, app_url, PHONE)
+    show_tab(page, "Models")
+    table = page.locator("#model-table")
+    table.locator("[role=gridcell]").filter(has_text="EfficientNet-Lite0").first.wait_for(timeout=30_000)
+    widths = table.locator("th").evaluate_all("cells => cells.map(c => c.getBoundingClientRect().width)")
+    assert len(widths) == 7 and min(widths) >= PHONE_MIN_COLUMN_PX - 0.5  # not a few letters per line
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # the page never goes sideways
+    table.locator(".virtual-table-viewport").evaluate("box => { box.scrollLeft = box.scrollWidth; }")
+    header = table.get_by_text("phone ms (this file)").first.bounding_box()
+    assert header["x"] >= 0 and header["x"] + header["width"] <= PHONE["width"]  # the table's own scroll reaches it
     page.close()
 
 

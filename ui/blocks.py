@@ -16,7 +16,6 @@ from ui.context import AppContext
 from ui.gradio_cache import atomic_cache_writes
 from ui.sessions import remove_stale_temp
 
-# Refusals stand out where they happen; the summary reads as one line per task; hidden API entry points.
 # On a phone every table column keeps a readable width and the table scrolls sideways inside its own box: gradio
 # would otherwise fit all columns into the screen, a few letters per line ("Outd/oors", "m/s/h/e/r/e").
 PHONE_MIN_COLUMN_PX = 84
@@ -41,6 +40,7 @@ def _phone_columns_css() -> str:
     return "@media (max-width: 640px) {\n  " + "\n  ".join(rules) + "\n}\n"
 
 
+# Refusals stand out where they happen; the summary reads as one line per task; hidden API entry points.
 CSS = """
 .mvl-error { border: 2px solid #c62828; border-radius: 8px; padding: 6px 10px; background: #fdecea; }
 .mvl-summary .mvl-line { padding: 4px 0; border-bottom: 1px solid #e5e7eb; line-height: 1.45; }

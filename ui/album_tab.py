@@ -85,7 +85,7 @@ def _trip_views(result: AlbumResult):
         rows.append([trip.name, _when(trip), days, len(trip.trip.photos), ", ".join(trip.scenes),
                      ", ".join(trip.objects)])
     private = set(result.private)
-    gallery = [(result.photos[t.trip.photos[0]].thumbnail, f"{t.name}: {_when(t)}, {len(t.trip.photos)} photo(s)"
+    gallery = [(result.photos[t.cover].thumbnail, f"{t.name}: {_when(t)}, {len(t.trip.photos)} photo(s)"
                 + (f", {sum(p in private for p in t.trip.photos)} private" if private & set(t.trip.photos) else ""))
                for t in result.trips]
     return rows, gallery
@@ -195,7 +195,8 @@ def build(ctx: AppContext) -> None:
                                 label="Trips and their days (t: dated trips, u: photos without a capture time)",
                                 interactive=False, wrap=True, elem_id="events-table",
                                 column_widths=["6%", "18%", "30%", "8%", "24%", "14%"])
-    events_gallery = gr.Gallery(label="A photo of each trip", columns=8, height=200)
+    events_gallery = gr.Gallery(label="A photo of each trip", columns=8, height=200, elem_id="trip-photos",
+                                object_fit="contain", fit_columns=False)  # whole, with its caption in the box
     people_gallery = gr.Gallery(label="People (faces grouped across the album; aligned 112 px crops)", columns=8,
                                 height=170, object_fit="scale-down", allow_preview=False, fit_columns=False)
     with gr.Accordion("The profile as a chart", open=False):

@@ -70,6 +70,7 @@ class TripSummary:
     end: datetime | None
     scenes: tuple[str, ...]  # dominant scenes of the fused scores
     objects: tuple[str, ...]
+    cover: int  # the photo shown for it: of its photos, the one surest of its dominant scene (not merely the first)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
             names[members[0]], trip, min(locals_) if locals_ else None, max(locals_) if locals_ else None,
             tuple(scene_names[i] for i in np.argsort(-fused)[:3]),
             tuple(object_labels[i] for i in np.argsort(-strongest)[:3] if strongest[i] >= 0.3),
+            members[int(np.argmax(scenes[members, int(np.argmax(fused))]))],
         ))
     return summaries
 

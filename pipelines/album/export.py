@@ -49,7 +49,7 @@ def album_json(result: AlbumResult) -> str:
         "weights": result.weights,
         "trips": [{"trip": t.name, "dated": t.trip.dated, "start": t.start.isoformat() if t.start else None,
                    "end": t.end.isoformat() if t.end else None, "scenes": list(t.scenes), "objects": list(t.objects),
-                   "days": [{"date": d.date.isoformat() if d.date else None,
+                   "cover": names[t.cover], "days": [{"date": d.date.isoformat() if d.date else None,
                              "moments": [[names[i] for i in m] for m in d.moments]} for d in t.trip.days]}
                   for t in result.trips],
         "people": [{"person": p.number, "photos": [names[i] for i in p.photos]} for p in result.people],

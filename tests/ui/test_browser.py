@@ -182,6 +182,14 @@ def test_a_profile_click_opens_its_photos(browser, app_url):
     page.locator("#album-run").click()
     page.locator("#album-summary").get_by_text("4 photos").wait_for(timeout=180_000)
     assert in_view(page, "#album-summary")
+    # the trip's photo (one group of undated photos here) whole, a tile wide, its caption inside the gallery's box
+    trip = page.locator("#trip-photos .thumbnail-item").first
+    trip.scroll_into_view_if_needed()
+    tile, box = trip.bounding_box(), page.locator("#trip-photos").bounding_box()
+    caption = page.locator("#trip-photos .caption-label").first
+    assert caption.inner_text().startswith("u1: no capture time")
+    assert caption.bounding_box()["y"] < box["y"] + box["height"]
+    assert trip.locator("img").evaluate("e => getComputedStyle(e).objectFit") == "contain" and tile["width"] < 250
     cell = page.locator("#profile-table [role=gridcell]").filter(has_text="Pets/animals").first
     cell.scroll_into_view_if_needed()
     cell.click()

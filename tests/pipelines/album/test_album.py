@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import pipelines.album.ingest as album_module
+from models.catalog import class_names
 from pipelines.album.analysis import analyse_album
 from pipelines.album.events import (
     REFERENCE_THRESHOLD,
@@ -266,6 +267,24 @@ def test_an_album_end_to_end_with_evidence_behind_every_category(hub, sample_pho
     assert exported["photos"] == 5
     assert sum(len(m) for t in exported["trips"] for d in t["days"] for m in d["moments"]) == 5
     assert json.loads(json.dumps(exported)) == exported
+
+
+def test_a_trip_is_shown_by_a_photo_of_its_own_scene_not_merely_its_first(hub):
+    """A morning that starts with a kitchen photo and is then spent at a lighthouse: the trip's photo is a
+    lighthouse, the one the scene model is surest of."""
+    chosen = [("kitchen", places_by_class()["kitchen"][0])] + [("lighthouse", f)
+                                                               for f in places_by_class()["lighthouse"][:4]]
+    files = [(f"{i}_{kind}.jpg", jpeg_bytes(Image.open(PLACES / "images" / name).convert("RGB"),
+                                            exif_taken(f"2024:05:01 09:{10 * i:02d}:00")))
+             for i, (kind, name) in enumerate(chosen)]
+    result = analyse_album(hub, gather(files), workers=2)
+    [trip] = result.trips
+    assert trip.trip.photos == (0, 1, 2, 3, 4) and trip.scenes[0] == "lighthouse"
+    catalog = hub.store.catalog
+    column = class_names(catalog[catalog.default("scene", "album")]).index("lighthouse")
+    lighthouse = [p.scene_probs[column] for p in result.photos]
+    assert trip.cover == int(np.argmax(lighthouse)) and result.photos[trip.cover].name.endswith("_lighthouse.jpg")
+    assert json.loads(album_json(result))["trips"][0]["cover"] == result.photos[trip.cover].name
 
 
 def test_worker_processes_compute_what_threads_compute(hub, store, sample_photos):

@@ -19,7 +19,7 @@ from pipelines.faces.pipeline import (
 from pipelines.vision.face_detection import DetectorOptions
 from ui.context import FACE_EXAMPLES, AppContext
 from ui.figures import draw_landmarks
-from ui.format import PHONE_HEADERS, faces_latency_line, gallery_rows, phone_latency_rows, phone_markdown
+from ui.format import PHONE_HEADERS, PHONE_WIDTHS, faces_latency_line, gallery_rows, phone_latency_rows, phone_markdown
 from ui.pickers import model_choices, threads_picker, variant_label
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
@@ -297,6 +297,7 @@ def build(ctx: AppContext, face_gallery: gr.State) -> None:
                 faces_latency = gr.Dataframe(headers=["stage", "median ms", "p90 ms"], interactive=False,
                                              label="Latency here (this host; warm runs)")
                 faces_phone = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+                                           column_widths=PHONE_WIDTHS,
                                            elem_classes=["mvl-phone-table"],
                                            label="Latency published for real phones (not measured here)")
                 faces_phone_missing = gr.Markdown()

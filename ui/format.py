@@ -24,7 +24,10 @@ INT8_DYNAMIC_NOTE = (
     "int8 static, calibrated ahead of time, is the fast int8 path here."
 )
 PHONE_HEADERS = ["model", "device", "runtime", "precision", "compute unit", "ms", "published model", "source"]
+# every column inside the table's box on a desktop (gradio sizes a column to its longest text: the ms off screen)
+PHONE_WIDTHS = ["13%", "11%", "11%", "15%", "11%", "10%", "14%", "15%"]
 HOST_HEADERS = ["task", "model", "variant", "threads", "stage", "median ms", "p90 ms", "runs"]
+HOST_WIDTHS = ["13%", "17%", "11%", "11%", "16%", "11%", "10%", "11%"]
 LOSSY_POINTS = 2.0  # a variant losing more than this (top-1 points, mAP, pair accuracy) is lossy
 UNUSABLE_SHARE = 0.5  # one keeping less than half its parent's figure is unusable
 TASK_TITLES = {"classification": "ImageNet classifiers", "scene": "Scene models (Places365)",
@@ -35,7 +38,9 @@ ARCHITECTURE_HEADERS = ["model", "variant", "runtime", "params M", "MACs M", "1x
                         "depthwise %", "full conv %", "fully connected %", "license"]
 LAYER_HEADERS = ["tensor", "op", "depth", "channels crushed %", "own SQNR dB", "SQNR against float dB"]
 COMPARISON_HEADERS = ["task", "variant", "top-1", "ms here", "against the fp32 file"]
+COMPARISON_WIDTHS = ["12%", "12%", "24%", "10%", "42%"]
 STATS_HEADERS = ["layer type", "layers", "MACs M", "% of MACs", "params M", "% of params"]
+STATS_WIDTHS = ["26%", "12%", "14%", "16%", "14%", "18%"]
 
 
 def loss_note(card: ModelCard, evaluations: dict[str, CardEvaluation]) -> str:

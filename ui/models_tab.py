@@ -15,6 +15,7 @@ from ui.format import (
     ARCHITECTURE_HEADERS,
     MODEL_HEADERS,
     PHONE_HEADERS,
+    PHONE_WIDTHS,
     TASK_TITLES,
     all_phone_rows,
     architecture_rows,
@@ -130,7 +131,7 @@ def build(ctx: AppContext) -> None:
                                    elem_classes=["mvl-layer-table"])
     with gr.Accordion("Every published phone latency", open=False):
         gr.Dataframe(all_phone_rows(ctx.catalog), headers=["card"] + PHONE_HEADERS[1:], interactive=False, wrap=True,
-                     elem_classes=["mvl-phone-table"])
+                     column_widths=PHONE_WIDTHS, elem_classes=["mvl-phone-table"])
 
     def on_task(chosen, chosen_axis):
         rows, arithmetic = tables(ctx, chosen)

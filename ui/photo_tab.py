@@ -23,8 +23,11 @@ from pipelines.vision.face_detection import DetectorOptions
 from ui.context import EXAMPLE_PHOTOS, AppContext
 from ui.format import (
     COMPARISON_HEADERS,
+    COMPARISON_WIDTHS,
     HOST_HEADERS,
+    HOST_WIDTHS,
     PHONE_HEADERS,
+    PHONE_WIDTHS,
     card_markdown,
     comparison_rows,
     host_latency_rows,
@@ -134,7 +137,7 @@ def _details():
         scene_out = gr.Label(num_top_classes=5, label="Scene top-5 (Places365)", elem_id="scene-labels")
     environment = gr.Markdown()
     comparison = gr.Dataframe(
-        headers=COMPARISON_HEADERS, interactive=False, wrap=True, elem_id="comparison",
+        headers=COMPARISON_HEADERS, interactive=False, wrap=True, elem_id="comparison", column_widths=COMPARISON_WIDTHS,
         label="Every precision of the chosen models on this photo (Compare precisions; against the fp32 file)",
     )
     faces_note = gr.Markdown(elem_id="photo-faces-note")
@@ -142,9 +145,10 @@ def _details():
                        object_fit="scale-down", allow_preview=False, fit_columns=False, elem_id="photo-faces")
     with gr.Accordion("Latency measured here, stage by stage", open=False):
         host_latency = gr.Dataframe(headers=HOST_HEADERS, interactive=False, wrap=True, elem_classes=["mvl-host-table"],
+                                    column_widths=HOST_WIDTHS,
                                     label="This host, warm runs (not a phone figure)")
     with gr.Accordion("Latency published for real phones", open=False):
-        phone_latency = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True,
+        phone_latency = gr.Dataframe(headers=PHONE_HEADERS, interactive=False, wrap=True, column_widths=PHONE_WIDTHS,
                                      elem_classes=["mvl-phone-table"],
                                      label="Published, never measured here; 'published model' says how it relates")
         phone_missing = gr.Markdown()

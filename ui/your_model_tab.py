@@ -18,7 +18,7 @@ from pipelines.lab.custom_model import (
 )
 from pipelines.lab.sandbox import run_upload as run_in_worker
 from ui.context import EXAMPLE_PHOTOS, AppContext
-from ui.format import STATS_HEADERS, stats_rows
+from ui.format import STATS_HEADERS, STATS_WIDTHS, stats_rows
 from ui.pickers import threads_picker
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
@@ -112,7 +112,8 @@ def build(ctx: AppContext) -> None:
     summary = gr.Markdown(elem_id="upload-summary")
     with gr.Row():
         labels = gr.Label(num_top_classes=5, label="Top-5 on your photo", elem_id="upload-labels-out")
-        stats = gr.Dataframe(headers=STATS_HEADERS, label="Graph statistics", interactive=False)
+        stats = gr.Dataframe(headers=STATS_HEADERS, label="Graph statistics", interactive=False, wrap=True,
+                             column_widths=STATS_WIDTHS)
     derived = gr.Dataframe(
         headers=["variant", "status", "size MB", "inference ms", "same top-1 as yours %", "output cosine"],
         label="Derived variants (compared with your model on the 60 calibration images and your photo)",

@@ -58,6 +58,15 @@ def in_view(page, selector: str) -> bool:
         box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"]
 
 
+def tables_wider_than_their_box(page) -> list[str]:
+    """The shown tables whose columns run past their own box, so a person scrolls sideways to read a column
+    (gradio sizes a column to its longest text unless told its widths)."""
+    return page.evaluate("""() => [...document.querySelectorAll('.virtual-table-viewport')]
+        .filter(v => v.offsetParent !== null && v.scrollWidth > v.clientWidth + 1)
+        .map(v => v.closest('.block').id || v.closest('.block').querySelector('[data-testid=block-info]')?.innerText
+             || v.closest('.block').className)""")
+
+
 def upload(page, field: str, path) -> None:
     """Put a file in an upload field, replacing the one it holds (a person clears it first)."""
     chooser, clear = page.locator(f"{field} input[type=file]"), page.locator(f'{field} button[aria-label="Clear"]')
@@ -99,6 +108,10 @@ def test_the_photo_tab_answer_is_in_view_and_follows_its_inputs(browser, app_url
     # innerText is what shows: the dataframe also keeps a hidden copy of its cells for measuring columns
     page.wait_for_function("document.querySelector('#comparison').innerText.includes('int8 dynamic')",
                            timeout=120_000)
+    for section in ("Latency measured here, stage by stage", "Latency published for real phones"):
+        page.get_by_text(section).first.click()
+    page.get_by_text("This host, warm runs").first.wait_for(timeout=10_000)
+    assert tables_wider_than_their_box(page) == []  # "against the fp32 file", the phone ms: no sideways scroll
     rocket = tmp_path / "rocket.png"
     sample_photos["rocket"].save(rocket)
     classified(page, rocket, "missile")
@@ -212,6 +225,9 @@ def test_the_models_tab_fits_and_plots_every_variant(browser, app_url):
     page.get_by_label("Object detectors (COCO)").check()
     table.locator("[role=gridcell]").filter(has_text="YOLOX-nano").first.wait_for(timeout=30_000)
     assert "unusable" in table.inner_text()  # int8 dynamic YOLOX says what it loses where it is offered
+    page.get_by_text("Every published phone latency").click()
+    page.locator(".mvl-phone-table").last.get_by_text("Pixel 4").first.wait_for(timeout=10_000)
+    assert tables_wider_than_their_box(page) == []
     page.get_by_text("Where an int8 static variant loses, layer by layer").click()
     page.locator("#layer-report").click()
     summary = page.locator("#layer-summary")

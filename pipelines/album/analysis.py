@@ -215,14 +215,14 @@ def _summaries(photos: list[PhotoResult], trips, scenes: np.ndarray, objects: np
     summaries, names = [], events_module.labels_of(trips, len(photos))[0]
     for trip in trips:
         members = list(trip.photos)
-        fused = events_module.fuse_scenes(scenes[members])
+        dominant = np.argsort(-events_module.fuse_scenes(scenes[members]))[:3]
         strongest = objects[members].max(0)
         locals_ = [photos[i].capture.local for i in members if photos[i].capture.local]
         summaries.append(TripSummary(
             names[members[0]], trip, min(locals_) if locals_ else None, max(locals_) if locals_ else None,
-            tuple(scene_names[i] for i in np.argsort(-fused)[:3]),
+            tuple(scene_names[i] for i in dominant),
             tuple(object_labels[i] for i in np.argsort(-strongest)[:3] if strongest[i] >= 0.3),
-            members[int(np.argmax(scenes[members, int(np.argmax(fused))]))],
+            members[int(np.argmax(scenes[members, dominant[0]]))],  # the scene named first, by construction
         ))
     return summaries
 

@@ -23,12 +23,15 @@ from pipelines.faces.people import Person, frequent_photos, group_people
 from pipelines.faces.pipeline import FacePipeline, match_threshold
 from pipelines.vision.classification import Classifier, SceneRecognizer
 from pipelines.vision.face_detection import DetectorOptions
-from pipelines.vision.objects import ObjectDetector
+from pipelines.vision.objects import SCORE_THRESHOLD, ObjectDetector
 
 # Photos are decoded straight to the size MTCNN works at (its shorter side at most 600 px; a 12 MP JPEG through
 # 1/4-scale draft, then one resize); every other model needs less.
 MAX_SHORTER_SIDE = DetectorOptions().max_shorter_side
 FREQUENT_PERSON = 2  # a person seen in at least this many photos is one who matters to the gallery's owner
+# The detector's person boxes down to this score stay with the photo: the profile counts a face as people by the
+# person box it lies in, not by a person seen anywhere else in the photo.
+PERSON_BOX_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class PhotoResult:
     stage_ms: dict[str, float] = field(default_factory=dict, repr=False)  # decode, each model, the rest
     face_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float32), repr=False)  # x1 y1 x2 y2
     # as fractions of the width and height, and the detector's score
+    person_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float32), repr=False)  # the same,
+    # of the object detector's people at PERSON_BOX_FLOOR or more
     size: tuple[int, int] = (0, 0)  # as decoded (shorter side at most MAX_SHORTER_SIDE)
 
     @property
@@ -119,7 +124,7 @@ class AlbumModels:
         stages["scene"] = lap()
         imagenet = self.imagenet.run(photo.image)[0]
         stages["imagenet"] = lap()
-        objects = self.objects(photo.image)
+        objects = self.objects(photo.image, score_threshold=PERSON_BOX_FLOOR)  # what is shown: SCORE_THRESHOLD
         stages["objects"] = lap()
         faces = self.faces(photo.image, DetectorOptions())
         stages["faces"] = lap()
@@ -130,17 +135,20 @@ class AlbumModels:
         return PhotoResult(
             item.name, photo.capture, scene.probabilities, tuple(p.label for p in scene.top[:3]),
             scene.environment == "indoor", imagenet,
-            objects.class_confidence, tuple(dict.fromkeys(d.label for d in objects.detections)),
+            objects.class_confidence,
+            tuple(dict.fromkeys(d.label for d in objects.detections if d.score >= SCORE_THRESHOLD)),
             faces.embeddings.vectors, faces.crops, thumbnail, stages["decode"],
-            sum(v for k, v in stages.items() if k != "decode"), stages, _face_boxes(faces.detections.faces, photo.size),
+            sum(v for k, v in stages.items() if k != "decode"), stages, _boxes(faces.detections.faces, photo.size),
+            _boxes([d for d in objects.detections if d.class_index == profile_module.PERSON_CLASS], photo.size),
             photo.size,
         )
 
 
-def _face_boxes(faces, size: tuple[int, int]) -> np.ndarray:
+def _boxes(found, size: tuple[int, int]) -> np.ndarray:
+    """Boxes (with their score) as fractions of the photo's width and height."""
     width, height = size
     return np.array([[f.box[0] / width, f.box[1] / height, f.box[2] / width, f.box[3] / height, f.score]
-                     for f in faces], np.float32).reshape(-1, 5)
+                     for f in found], np.float32).reshape(-1, 5)
 
 
 class ThreadEngine:
@@ -264,7 +272,8 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     model = interest_model()
     weights = profile_module.scene_weighted(model, w_f)
     signals = profile_module.signals_of(scenes, objects, np.stack([p.imagenet_probs for p in photos]),
-                                        np.array([p.indoor for p in photos]), np.array([len(p.face_vectors) for p in photos]))
+                                        np.array([p.indoor for p in photos]), [p.face_boxes for p in photos],
+                                        [p.person_boxes for p in photos])
     listed, scores, why = profile_module.photo_categories(model, signals, weights)
     per_trip = np.stack([listed[list(t.photos)].any(0) for t in trips])
     trip_scores = np.stack([scores[list(t.photos)].max(0) for t in trips])

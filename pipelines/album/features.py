@@ -22,7 +22,7 @@ from pipelines.album.analysis import MAX_SHORTER_SIDE, PhotoResult
 from pipelines.album.ingest import AlbumItem, Skipped
 from pipelines.common.photos import Capture
 
-FORMAT = "mobile-vision-lab album features 1"
+FORMAT = "mobile-vision-lab album features 2"  # 2: the person boxes
 CROP = 112
 _THUMBNAIL_QUALITY = 90
 
@@ -49,6 +49,7 @@ def schema():
         ("scene_probs", floats), ("imagenet_probs", floats), ("object_confidence", floats),
         ("face_vectors", pa.list_(floats)), ("face_dim", pa.int32()),  # the embedding's size, faces or not
         ("face_boxes", pa.list_(floats)),  # x1, y1, x2, y2 as fractions of width / height, and the score
+        ("person_boxes", pa.list_(floats)),  # the same, of the object detector's people (analysis.PERSON_BOX_FLOOR)
         ("face_crops", pa.list_(pa.binary())),  # 112x112 RGB, raw: what the embedder saw
         ("thumbnail", pa.binary()),  # JPEG
         ("stage_names", pa.list_(pa.string())), ("stage_ms", pa.list_(pa.float64())),
@@ -71,6 +72,7 @@ def row_of(item: AlbumItem, result: PhotoResult | Skipped) -> dict:
         "object_confidence": result.object_confidence.astype(np.float32),
         "face_vectors": [v.astype(np.float32) for v in result.face_vectors], "face_dim": result.face_vectors.shape[1],
         "face_boxes": [b.astype(np.float32) for b in result.face_boxes],
+        "person_boxes": [b.astype(np.float32) for b in result.person_boxes],
         "face_crops": [np.ascontiguousarray(c, np.uint8).tobytes() for c in result.face_crops],
         "thumbnail": thumbnail.getvalue(),
         "stage_names": list(result.stage_ms), "stage_ms": [float(v) for v in result.stage_ms.values()],
@@ -117,7 +119,7 @@ def results_of(table) -> list[PhotoResult | Skipped]:
     scenes, imagenet, objects = (_vectors(photos.column(c)) for c in ("scene_probs", "imagenet_probs", "object_confidence"))
     dims = set(photos.column("face_dim").to_pylist())
     vectors = _matrix(photos.column("face_vectors"), dims.pop() if len(dims) == 1 else None)
-    boxes = _matrix(photos.column("face_boxes"), 5)
+    boxes, people = (_matrix(photos.column(c), 5) for c in ("face_boxes", "person_boxes"))
     made = []
     for i in range(photos.num_rows):
         c = {k: v[i] for k, v in columns.items()}
@@ -131,7 +133,7 @@ def results_of(table) -> list[PhotoResult | Skipped]:
             c["indoor"], imagenet[i], objects[i], tuple(c["objects"]),
             vectors[i], crops, Image.open(io.BytesIO(c["thumbnail"])).convert("RGB"),
             stages.get("decode", 0.0), sum(v for k, v in stages.items() if k != "decode"), stages,
-            boxes[i].reshape(-1, 5), (c["width"], c["height"])))
+            boxes[i].reshape(-1, 5), people[i].reshape(-1, 5), (c["width"], c["height"])))
     by_name = iter(made)
     names = table.column("name").to_pylist()
     return [Skipped(names[i], reason) if reason is not None else next(by_name) for i, reason in enumerate(skipped)]

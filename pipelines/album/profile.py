@@ -6,8 +6,8 @@ categories, every number traceable to the photos behind it and to what made each
   with the weights learned on out-of-fold predictions. A photo is listed under its strongest category (at the
   learned floor) and under any further category over that category's own threshold.
 - Outdoors / Indoors: Places365's own indoor/outdoor labels (the majority of the top-10 scenes).
-- Demography: the photo shows people (a person detected at PERSON_CONFIDENCE or more, or a face found where the
-  detector sees a person at FACE_PERSON_CONFIDENCE or more).
+- Demography: the photo shows people (a person detected at PERSON_CONFIDENCE or more, or a face found inside a
+  box the detector gives a person at FACE_PERSON_CONFIDENCE or more).
 A category is shown when at least MIN_PHOTOS photos support it. Each photo's evidence names the source that
 fired (scene, object or ImageNet class, or the faces found) and its strongest class there.
 """
@@ -33,18 +33,20 @@ GROUPS = {
     "Household": ("Indoors", "Appliances", "Children", "Demography", "Product/service"),
 }
 MIN_PHOTOS = 2  # a category is shown only when at least this many photos support it
+PERSON_CLASS = 0  # COCO's people
 PERSON_CONFIDENCE = 0.5
-# A face counts as people only where the detector also sees a person at this or more: MTCNN finds faces on animals
-# (a Newfoundland's at 0.87, person 0.002), while each of the 171 photos of ../shared/eval with a real face found
-# (portraits, face chips, groups, an album, COCO) has a person at 0.099 or more; 82 % of the animal close-ups have
-# one under 0.05.
+# A face counts as people only inside a box the detector gives a person at this or more: MTCNN finds faces on
+# animals and things (a Newfoundland's at 0.87, person 0.002; a motorcycle's wheel, while the one person box, 0.39,
+# is in the shelves behind it), while each of the 171 photos of ../shared/eval with a real face found (portraits,
+# face chips, groups, an album, COCO) has it in a person box at 0.099 or more; 82 % of the animal close-ups have no
+# person at 0.05 anywhere.
 FACE_PERSON_CONFIDENCE = 0.05
 # how the categories that are not learned are read
 _PLACES_IO = "not learned: Places365's own indoor/outdoor labels"
 READ_DIRECTLY = {
     "Outdoors": _PLACES_IO,
     "Indoors": _PLACES_IO,
-    "Demography": f"not learned: a person detected at {PERSON_CONFIDENCE:g}, or a face with a person at "
+    "Demography": f"not learned: a person detected at {PERSON_CONFIDENCE:g}, or a face inside a person box at "
                   f"{FACE_PERSON_CONFIDENCE:g}",
 }
 
@@ -57,15 +59,17 @@ class PhotoSignals:
     indoor: np.ndarray  # [photos] bool
     person: np.ndarray  # [photos] the detector's highest score for a person
     faces: np.ndarray  # [photos] faces found
+    face_person: np.ndarray  # [photos] the highest score of a person box holding one of its faces (0: none)
 
     @property
     def people(self) -> np.ndarray:
         """[photos] bool: the photo shows people."""
-        return (self.person >= PERSON_CONFIDENCE) | ((self.faces > 0) & (self.person >= FACE_PERSON_CONFIDENCE))
+        return (self.person >= PERSON_CONFIDENCE) | (self.face_person >= FACE_PERSON_CONFIDENCE)
 
     def people_evidence(self, i: int) -> str:
-        found = f"object: person {self.person[i]:.2f}"
-        return found if self.person[i] >= PERSON_CONFIDENCE else f"face: {self.faces[i]} found, {found}"
+        if self.person[i] >= PERSON_CONFIDENCE:
+            return f"object: person {self.person[i]:.2f}"
+        return f"face: {self.faces[i]} found, in a person box at {self.face_person[i]:.2f}"
 
 
 @dataclass(frozen=True)
@@ -150,12 +154,26 @@ def too_few_photos(profile: Profile, names: list[str]) -> str:
     return "; ".join(f"{e.category} ({', '.join(names[i] for i in e.photos)})" for e in profile.hidden)
 
 
+def face_on_person(face_boxes: np.ndarray, person_boxes: np.ndarray) -> float:
+    """The highest score of a person box holding a face's centre; 0 when there is no face or none is inside one.
+    Boxes: rows of x1, y1, x2, y2 (in one scale) and the score."""
+    if not len(face_boxes) or not len(person_boxes):
+        return 0.0
+    x = (face_boxes[:, 0, None] + face_boxes[:, 2, None]) / 2
+    y = (face_boxes[:, 1, None] + face_boxes[:, 3, None]) / 2
+    p = person_boxes.T
+    inside = (p[0] <= x) & (x <= p[2]) & (p[1] <= y) & (y <= p[3])
+    return float(np.where(inside, p[4], 0.0).max())
+
+
 def signals_of(scene: np.ndarray, objects: np.ndarray, imagenet: np.ndarray, indoor: np.ndarray,
-               faces: np.ndarray, person: int = 0) -> PhotoSignals:
-    """`faces`: faces found per photo; `person`: the COCO class of people."""
+               face_boxes: list[np.ndarray], person_boxes: list[np.ndarray]) -> PhotoSignals:
+    """`face_boxes` / `person_boxes`: per photo, its faces and the detector's people (x1, y1, x2, y2, score)."""
     return PhotoSignals({"scene": scene, "objects": objects, "imagenet": imagenet}, np.asarray(indoor, bool),
-                        objects[:, person], np.asarray(faces, int))
+                        objects[:, PERSON_CLASS], np.array([len(f) for f in face_boxes], int),
+                        np.array([face_on_person(f, p) for f, p in zip(face_boxes, person_boxes)], float))
 
 
 __all__ = ["CATEGORIES", "GROUPS", "MIN_PHOTOS", "READ_DIRECTLY", "SOURCES", "Profile", "ProfileEntry",
-           "PhotoSignals", "build_profile", "photo_categories", "scene_weighted", "signals_of", "too_few_photos"]
+           "PhotoSignals", "build_profile", "face_on_person", "photo_categories", "scene_weighted", "signals_of",
+           "too_few_photos"]

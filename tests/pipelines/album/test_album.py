@@ -259,11 +259,10 @@ def test_an_album_end_to_end_with_evidence_behind_every_category(hub, sample_pho
     rare = {c["category"]: (c["photos"], c["evidence"]) for c in exported["seen_in_too_few_photos"]}
     assert rare["Pets/animals"][0] == ["chelsea.png"] and rare["Food"][0] == ["coffee.png"]
     assert rare["Food"][1][0].startswith("ImageNet class: espresso")
-    # the motorcycle's rider counts by his face (the detector's person 0.39), the astronaut by the detector alone
-    people = next(c for c in exported["categories"] if c["category"] == "Demography")
-    assert people["photos"] == ["morning.jpg", "astronaut.png"]
-    assert people["evidence"][0].startswith("face: 1 found, object: person 0.")
-    assert people["evidence"][1].startswith("object: person 0.")
+    # the astronaut shows a person; the motorcycle has no rider: MTCNN's "face" on its wheel lies in no person box
+    # (the detector's person 0.39 is in the shelves behind it), so it is not people
+    assert rare["Demography"][0] == ["astronaut.png"] and rare["Demography"][1][0].startswith("object: person 0.")
+    assert "Demography" not in {c["category"] for c in exported["categories"]}
     assert exported["photos"] == 5
     assert sum(len(m) for t in exported["trips"] for d in t["days"] for m in d["moments"]) == 5
     assert json.loads(json.dumps(exported)) == exported

@@ -19,7 +19,7 @@ from pipelines.album.interest_train import (
     train,
 )
 from pipelines.album.profile import CATEGORIES, photo_categories, signals_of
-from tests.helpers import EVAL
+from tests.helpers import EVAL, jpeg_bytes
 
 COMMITTED = interest_model()
 
@@ -116,7 +116,7 @@ def test_photos_without_people_or_products_are_not_listed_there(retrained):
     _, photos, scores = retrained
     animals = np.array([i for i, p in enumerate(photos) if p.category == "Pets/animals" and p.dataset == "imagenet"])
     signals = signals_of(scores["scene"][animals], scores["objects"][animals], scores["imagenet"][animals],
-                         np.zeros(len(animals), bool), np.zeros(len(animals)))
+                         np.zeros(len(animals), bool), *[[np.zeros((0, 5))] * len(animals)] * 2)
     listed, _, why = photo_categories(COMMITTED, signals, COMMITTED.weights)
     assert len(animals) > 150
     demography = {photos[animals[k]].path.name for k in np.flatnonzero(listed[:, CATEGORIES.index("Demography")])}
@@ -128,24 +128,29 @@ def test_photos_without_people_or_products_are_not_listed_there(retrained):
     assert why(0, "Pets/animals").startswith(("ImageNet class: ", "object: ", "scene: "))
 
 
-def test_a_face_counts_as_people_only_where_the_detector_sees_a_person_too(hub):
+def test_a_face_counts_as_people_only_inside_a_box_the_detector_gives_a_person(hub, sample_photos):
     from pipelines.album.analysis import AlbumModels
-    from pipelines.album.ingest import AlbumItem
+    from pipelines.album.ingest import AlbumItem, gather
 
     models = AlbumModels(hub)
     newfoundland = EVAL / "imagenet_val1300" / "images" / "ILSVRC2012_val_00036716.JPEG"
     portraits = sorted((EVAL / "faces_lfw" / "images").rglob("*.jpg"))
-    results = [models.process(AlbumItem(p.name, p)) for p in [newfoundland, *portraits]]
-    faces = np.array([len(r.face_vectors) for r in results])
+    motorcycle = gather([("motorcycle.jpg", jpeg_bytes(sample_photos["motorcycle_left"]))]).items[0]
+    items = [motorcycle, *(AlbumItem(p.name, p) for p in [newfoundland, *portraits])]
+    results = [models.process(item) for item in items]
     signals = signals_of(*(np.stack([getattr(r, a) for r in results]) for a in ("scene_probs", "object_confidence",
                                                                                  "imagenet_probs")),
-                         np.array([r.indoor for r in results]), faces)
-    assert len(portraits) == 96 and (faces > 0).all()  # MTCNN finds a face on the dog too
-    # measured: the dog's person score 0.002, the portraits' 0.099 and more (6 of them under 0.5)
-    assert not signals.people[0] and signals.people[1:].all()
+                         np.array([r.indoor for r in results]), [r.face_boxes for r in results],
+                         [r.person_boxes for r in results])
+    assert len(portraits) == 96 and (signals.faces > 0).all()  # MTCNN finds a "face" on the dog and the bike too
+    # measured: the motorcycle (no rider) has a "face" on a wheel while the detector sees a person in the shelves
+    # behind it at 0.39, holding no face; the dog's person score is 0.002
+    assert 0.05 <= signals.person[0] < 0.5 and signals.face_person[0] == 0 and signals.person[1] < 0.05
+    # each portrait's face lies in a person box, at 0.099 or more (6 under 0.5)
+    assert not signals.people[:2].any() and signals.people[2:].all()
     # what made each count, as the profile says it: the face where the person's score alone would not do
-    assert all(signals.people_evidence(i).startswith("face: 1 found, object: person 0." if signals.person[i] < 0.5
-                                                     else "object: person 0.") for i in range(1, len(results)))
+    assert all(signals.people_evidence(i).startswith("face: 1 found, in a person box at 0." if signals.person[i] < 0.5
+                                                     else "object: person 0.") for i in range(2, len(results)))
 
 
 def test_the_cli_evaluates_any_labeled_folder(tmp_path, monkeypatch, store, capsys, retrained):

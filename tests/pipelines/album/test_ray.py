@@ -60,7 +60,8 @@ def _same_album(a, b):
     for x, y in zip(a.photos, b.photos):
         assert x.capture == y.capture and x.top_scenes == y.top_scenes and x.objects == y.objects
         assert x.indoor == y.indoor and x.size == y.size
-        for field in ("scene_probs", "imagenet_probs", "object_confidence", "face_vectors", "face_boxes"):
+        for field in ("scene_probs", "imagenet_probs", "object_confidence", "face_vectors", "face_boxes",
+                      "person_boxes"):
             np.testing.assert_allclose(getattr(x, field), getattr(y, field), atol=1e-5, err_msg=f"{x.name} {field}")
         np.testing.assert_array_equal(x.face_crops, y.face_crops)
     assert a.placement == b.placement and [t.trip for t in a.trips] == [t.trip for t in b.trips]

@@ -152,6 +152,9 @@ class FeatureTable:
         wanted = {"format": FORMAT, "made_by": self.made_by}
         if manifest.exists():
             found = json.loads(manifest.read_text(encoding="utf-8"))
+            if found.get("format") != FORMAT:  # an older version's table lacks columns this one reads
+                raise SystemExit(f"{self.folder} holds features in another format ({found.get('format')}, not "
+                                 f"{FORMAT}): give another --features folder, or empty this one to start afresh")
             if found != wanted:
                 raise SystemExit(f"{self.folder} holds features made by {found.get('made_by')}, not by "
                                  f"{self.made_by}: give another --features folder")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipelines.album.analysis import ThreadEngine, analyse_album
-from pipelines.album.features import FeatureTable, TabledEngine, made_by
+from pipelines.album.features import FORMAT, FeatureTable, TabledEngine, made_by
 from pipelines.album.ingest import folder_files, gather
 from pipelines.album.ray_engine import RayEngine
 from tests.helpers import EVAL
@@ -98,6 +98,11 @@ def test_features_made_by_other_models_are_not_mixed_in(hub, tmp_path):
     other = made_by(hub.store.catalog) | {"max_shorter_side": 480}
     with pytest.raises(SystemExit, match="features made by"):
         FeatureTable(tmp_path / "f", other)
+    # a table written by an earlier version (without the person boxes) is not read as if it had them
+    manifest = tmp_path / "f" / "features.json"
+    manifest.write_text(manifest.read_text().replace(FORMAT, "mobile-vision-lab album features 1"))
+    with pytest.raises(SystemExit, match="another format .mobile-vision-lab album features 1"):
+        FeatureTable(tmp_path / "f", made_by(hub.store.catalog))
 
 
 def _actor_pids() -> list[int]:

@@ -48,6 +48,23 @@ def show_tab(page, name: str) -> None:
         page.locator(".overflow-dropdown button", has_text=name).click()
 
 
+def open_accordion(page, title: str) -> None:
+    """Open an accordion and wait until it says it is open: a click that lands while a handler redraws the
+    page above it can miss, and a second click on an open one would close it."""
+    label = page.locator(".label-wrap", has_text=title).first
+    for _ in range(3):
+        if label.evaluate("e => e.classList.contains('open')"):
+            return
+        label.scroll_into_view_if_needed()
+        label.click()
+        try:
+            page.wait_for_function("e => e.classList.contains('open')", arg=label.element_handle(), timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the accordion {title!r} did not open")
+
+
 def in_view(page, selector: str) -> bool:
     """The element lies wholly inside the viewport as it is (no scrolling), and the page does not scroll
     sideways."""
@@ -109,17 +126,17 @@ def test_the_photo_tab_answer_is_in_view_and_follows_its_inputs(browser, app_url
     page.wait_for_function("document.querySelector('#comparison').innerText.includes('int8 dynamic')",
                            timeout=120_000)
     for section in ("Latency measured here, stage by stage", "Latency published for real phones"):
-        page.get_by_text(section).first.click()
-    page.get_by_text("This host, warm runs").first.wait_for(timeout=10_000)
+        open_accordion(page, section)
+    page.get_by_text("This host, warm runs").first.wait_for(timeout=30_000)
     assert tables_wider_than_their_box(page) == []  # "against the fp32 file", the phone ms: no sideways scroll
     rocket = tmp_path / "rocket.png"
     sample_photos["rocket"].save(rocket)
     classified(page, rocket, "missile")
     assert "int8 dynamic" not in page.locator("#comparison").inner_text()
     # a changed model runs again: the summary names the new one
-    page.get_by_text("Models, precision and settings").click()
+    open_accordion(page, "Models, precision and settings")
     precision = page.get_by_label("Precision").first
-    precision.wait_for(state="visible", timeout=10_000)
+    precision.wait_for(state="visible", timeout=30_000)
     pick(page, precision, "int8 static")
     page.locator("#summary-imagenet").get_by_text("int8 static").wait_for(timeout=60_000)
     page.close()
@@ -225,10 +242,13 @@ def test_the_models_tab_fits_and_plots_every_variant(browser, app_url):
     page.get_by_label("Object detectors (COCO)").check()
     table.locator("[role=gridcell]").filter(has_text="YOLOX-nano").first.wait_for(timeout=30_000)
     assert "unusable" in table.inner_text()  # int8 dynamic YOLOX says what it loses where it is offered
-    page.get_by_text("Every published phone latency").click()
-    page.locator(".mvl-phone-table").last.get_by_text("Pixel 4").first.wait_for(timeout=10_000)
+    open_accordion(page, "Every published phone latency")
+    # the table draws only the rows in its scrolled window: wait for its first cell, then read its rows
+    phones = page.locator(".mvl-phone-table").last
+    phones.locator("[role=gridcell]").first.wait_for(timeout=30_000)
+    assert "Pixel" in phones.inner_text()
     assert tables_wider_than_their_box(page) == []
-    page.get_by_text("Where an int8 static variant loses, layer by layer").click()
+    open_accordion(page, "Where an int8 static variant loses, layer by layer")
     page.locator("#layer-report").click()
     summary = page.locator("#layer-summary")
     summary.get_by_text("with its uint8 activations alone").wait_for(timeout=120_000)

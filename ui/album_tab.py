@@ -42,6 +42,11 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
     rare = too_few_photos(result.profile, [p.name for p in result.photos])
     if rare:
         lines.append(f"Seen in fewer than {MIN_PHOTOS} photos, so not in the profile: {rare}.")
+    busy = result.busy_days
+    if busy.dated_days:
+        lines.append(f"Busy days: {len(busy.days)} of the {busy.dated_days} dated days hold at least the album's "
+                     f"average of {busy.average:.1f} photos a day; the profile's *busy days* counts, per category, "
+                     "those that show it (the reference counts only such days).")
     if result.private:
         lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
                      "(the reference system keeps those on the phone).")
@@ -106,9 +111,10 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
+    days_per = {e.category: len(e.photos) for e in result.busy_days.profile.entries}
     model = interest_model()
-    profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), round(e.mean_score, 3),
-                     _quality(model, e.category)] for e in result.profile.entries]
+    profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), days_per.get(e.category, 0),
+                     round(e.mean_score, 3), _quality(model, e.category)] for e in result.profile.entries]
     folder = new_workdir("mvl-album-")
     exports = {"album.json": album_json(result), "photos.csv": photos_csv(result), "profile.csv": profile_csv(result)}
     for name, text in exports.items():
@@ -182,11 +188,11 @@ def build(ctx: AppContext) -> None:
     album_run = gr.Button("Analyse album", variant="primary", elem_id="album-run")
     errors = error_box("album-error")
     album_summary = gr.Markdown(elem_id="album-summary")
-    profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips/groups", "mean score",
+    profile_table = gr.Dataframe(headers=["category", "group", "photos", "trips/groups", "busy days", "mean score",
                                           "measured on held-out photos"],
                                  label="Profile: click a category to see its photos", interactive=False,
                                  wrap=True, elem_id="profile-table",
-                                 column_widths=["17%", "13%", "8%", "11%", "10%", "41%"])
+                                 column_widths=["16%", "12%", "8%", "10%", "9%", "9%", "36%"])
     category_pick = gr.Dropdown([], label="Photos behind a category", elem_id="category-pick",
                                 allow_custom_value=True)  # the choices are this session's categories
     category_photos = gr.Gallery(label="The photos behind it", columns=8, height=200, elem_id="category-photos",

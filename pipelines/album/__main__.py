@@ -109,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(result.photos)} photos: {len(dated)} trips, {sum(len(t.trip.days) for t in dated)} days, "
           f"{sum(len(t.trip.moments) for t in dated)} moments; {len(result.trips) - len(dated)} groups of photos "
           f"without a capture time; {len(result.people)} people; profile:")
+    busy = result.busy_days
+    per_day = {e.category: len(e.photos) for e in busy.profile.entries}
+    if busy.dated_days:
+        print(f"  busy days: {len(busy.days)} of {busy.dated_days} dated days hold the average "
+              f"{busy.average:.1f} photos a day or more")
     for e in result.profile.entries:
-        print(f"  {e.category:18s} {len(e.photos):4d} photos  ({e.group})")
+        print(f"  {e.category:18s} {len(e.photos):4d} photos {per_day.get(e.category, 0):3d} busy days  ({e.group})")
     rare = too_few_photos(result.profile, [p.name for p in result.photos])
     if rare:
         print(f"  seen in fewer than {MIN_PHOTOS} photos, so not in the profile: {rare}")

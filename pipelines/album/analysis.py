@@ -90,6 +90,29 @@ class AlbumResult:
     profile: profile_module.Profile
     event_profile: profile_module.Profile  # trips with at least one photo listed under each category
     weights: dict[str, float]  # the sources' weights the profile was fused with
+    busy_days: BusyDays  # the days the reference counts, and under each category those showing it
+
+
+@dataclass(frozen=True)
+class BusyDays:
+    """The reference's days that count for a profile: dated days holding at least the album's average number of
+    photos per dated day (a day of one stray shot is not a day spent on an interest)."""
+
+    average: float  # photos per dated day (0: no dated photos)
+    dated_days: int
+    days: tuple[events_module.Day, ...]  # in capture order
+    profile: profile_module.Profile  # busy days with at least one photo listed under each category
+
+
+def busy_days(trips, listed: np.ndarray, scores: np.ndarray) -> BusyDays:
+    dated = [d for t in trips if t.dated for d in t.days]
+    if not dated:
+        return BusyDays(0.0, 0, (), profile_module.Profile((), ()))
+    average = sum(len(d.photos) for d in dated) / len(dated)
+    busy = tuple(d for d in dated if len(d.photos) >= average)
+    per_day = np.stack([listed[list(d.photos)].any(0) for d in busy])
+    day_scores = np.stack([scores[list(d.photos)].max(0) for d in busy])
+    return BusyDays(average, len(dated), busy, profile_module.build_profile(per_day, day_scores, min_photos=1))
 
 
 class AlbumModels:
@@ -281,4 +304,5 @@ def analyse_album(hub: ModelHub, album: AlbumInput, workers: int | None = None, 
     return AlbumResult(tuple(photos), tuple(skipped), tuple(notes), tuple(summaries),
                        placement, tuple(people), frequent_photos(people, FREQUENT_PERSON),
                        profile_module.build_profile(listed, scores, why),
-                       profile_module.build_profile(per_trip, trip_scores, min_photos=1), weights)
+                       profile_module.build_profile(per_trip, trip_scores, min_photos=1), weights,
+                       busy_days(trips, listed, scores))

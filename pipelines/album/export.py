@@ -37,13 +37,19 @@ def album_json(result: AlbumResult) -> str:
     one record per photo."""
     names = [p.name for p in result.photos]
     per_trip = {e.category: len(e.photos) for e in result.event_profile.entries}
+    busy = result.busy_days
+    per_day = {e.category: len(e.photos) for e in busy.profile.entries}
     return json.dumps({
-        "format": "mobile-vision-lab album 2",
+        "format": "mobile-vision-lab album 3",  # 3: busy days
         "photos": len(result.photos),
         "groups": result.profile.groups(),
         "categories": [{"category": e.category, "group": e.group, "photos": [names[i] for i in e.photos],
                         "evidence": list(e.evidence), "trips": per_trip.get(e.category, 0),
+                        "busy_days": per_day.get(e.category, 0),
                         "mean_score": round(e.mean_score, 4)} for e in result.profile.entries],
+        "busy_days": {"dated_days": busy.dated_days, "average_photos_per_day": round(busy.average, 3),
+                      "days": [{"date": d.date.isoformat(), "photos": [names[i] for i in d.photos]}
+                               for d in busy.days]},
         "seen_in_too_few_photos": [{"category": e.category, "photos": [names[i] for i in e.photos],
                                     "evidence": list(e.evidence)} for e in result.profile.hidden],
         "weights": result.weights,
@@ -73,7 +79,9 @@ def profile_csv(result: AlbumResult) -> str:
     names = [p.name for p in result.photos]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["category", "group", "photos", "mean_score", "photo_names"])
+    per_day = {e.category: len(e.photos) for e in result.busy_days.profile.entries}
+    writer.writerow(["category", "group", "photos", "busy_days", "mean_score", "photo_names"])
     for e in result.profile.entries:
-        writer.writerow([e.category, e.group, len(e.photos), round(e.mean_score, 4), ";".join(names[i] for i in e.photos)])
+        writer.writerow([e.category, e.group, len(e.photos), per_day.get(e.category, 0), round(e.mean_score, 4),
+                         ";".join(names[i] for i in e.photos)])
     return out.getvalue()

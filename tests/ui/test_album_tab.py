@@ -25,13 +25,15 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     assert len(events["data"]) >= 1 and sum(row[3] for row in events["data"]) == 20
     assert all(row[2] >= 2 for row in profile["data"])  # a category needs two photos
     # how well each learned category is seen: on the held-out mix and on close-ups of one subject
-    learned = [row for row in profile["data"] if row[0] in interest_model().measured]
-    assert learned and all(row[5].startswith("scenes and mixed photos: recall ") and
-                           "; close-ups of one subject: " in row[5] for row in learned)
-    read = {row[0]: row[5] for row in profile["data"] if row[0] not in interest_model().measured}
+    measured = profile["headers"].index("measured on held-out photos")
+    learned = [row[measured] for row in profile["data"] if row[0] in interest_model().measured]
+    assert learned and all(text.startswith("scenes and mixed photos: recall ") and
+                           "; close-ups of one subject: " in text for text in learned)
+    read = {row[0]: row[measured] for row in profile["data"] if row[0] not in interest_model().measured}
     assert read and all(text.startswith("not learned: ") for text in read.values())  # and says how it is read
     category, count = profile["data"][0][0], profile["data"][0][2]
     assert len(client.predict(category, api_name="/photos_behind_category")) == count
+    assert {row[profile["headers"].index("busy days")] for row in profile["data"]} == {0}  # no dated day
     assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album
     assert sorted(p.rsplit("/", 1)[1] for p in exports) == ["album.json", "photos.csv", "profile.csv"]
     rows = list(csv.DictReader(open(next(p for p in exports if p.endswith("photos.csv")), encoding="utf-8")))

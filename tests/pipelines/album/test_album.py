@@ -286,6 +286,29 @@ def test_a_trip_is_shown_by_a_photo_of_its_own_scene_not_merely_its_first(hub):
     assert json.loads(album_json(result))["trips"][0]["cover"] == result.photos[trip.cover].name
 
 
+def test_only_busy_days_count_as_the_reference_counts_them(hub):
+    """Four lighthouse photos one day, a living room on each of the next two: 2 photos a day on average, so only
+    the lighthouse day is busy. The living rooms are still two indoor photos, but on no busy day."""
+    lighthouses = places_by_class()["lighthouse"][:4]
+    rooms = places_by_class()["living_room"][:2]
+    taken = [f"2024:05:01 09:{10 * i:02d}:00" for i in range(4)] + ["2024:05:02 19:00:00", "2024:05:03 19:00:00"]
+    files = [(f"{i}.jpg", jpeg_bytes(Image.open(PLACES / "images" / name).convert("RGB"), exif_taken(when)))
+             for i, (name, when) in enumerate(zip(lighthouses + rooms, taken))]
+    result = analyse_album(hub, gather(files), workers=2)
+    busy = result.busy_days
+    assert busy.dated_days == 3 and busy.average == 2.0
+    assert [(d.date.isoformat(), d.photos) for d in busy.days] == [("2024-05-01", (0, 1, 2, 3))]
+    photos = {e.category: e.photos for e in result.profile.entries}
+    days = {e.category: e.photos for e in busy.profile.entries}
+    assert photos["Indoors"] == (4, 5) and "Indoors" not in days
+    assert photos["Outdoors"] == (0, 1, 2, 3) and days["Outdoors"] == (0,)
+    exported = json.loads(album_json(result))
+    per_category = {c["category"]: c["busy_days"] for c in exported["categories"]}
+    assert per_category["Indoors"] == 0 and per_category["Outdoors"] == 1
+    assert exported["busy_days"] == {"dated_days": 3, "average_photos_per_day": 2.0,
+                                     "days": [{"date": "2024-05-01", "photos": ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]}]}
+
+
 def test_worker_processes_compute_what_threads_compute(hub, store, sample_photos):
     from pipelines.album.analysis import ProcessEngine, ThreadEngine
 

@@ -47,6 +47,8 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
         lines.append(f"Busy days: {len(busy.days)} of the {busy.dated_days} dated days hold at least the album's "
                      f"average of {busy.average:.1f} photos a day; the profile's *busy days* counts, per category, "
                      "those that show it (the reference counts only such days).")
+    elif result.photos:
+        lines.append("Busy days: none, as no photo has a capture time (a day is the camera's date).")
     if result.private:
         lines.append(f"{len(result.private)} photo(s) show someone seen in at least 2 photos: marked private "
                      "(the reference system keeps those on the phone).")

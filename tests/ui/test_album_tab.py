@@ -33,7 +33,8 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     assert read and all(text.startswith("not learned: ") for text in read.values())  # and says how it is read
     category, count = profile["data"][0][0], profile["data"][0][2]
     assert len(client.predict(category, api_name="/photos_behind_category")) == count
-    assert {row[profile["headers"].index("busy days")] for row in profile["data"]} == {0}  # no dated day
+    assert {row[profile["headers"].index("busy days")] for row in profile["data"]} == {0}
+    assert "Busy days: none, as no photo has a capture time" in summary
     assert other_client.predict(category, api_name="/photos_behind_category") == []  # not another's album
     assert sorted(p.rsplit("/", 1)[1] for p in exports) == ["album.json", "photos.csv", "profile.csv"]
     rows = list(csv.DictReader(open(next(p for p in exports if p.endswith("photos.csv")), encoding="utf-8")))

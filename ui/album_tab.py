@@ -112,8 +112,7 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
                            params=params, w_f=float(w_f), engine=ctx.album_workers.engine())
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
-    events_per = {e.category: len(e.photos) for e in result.event_profile.entries}
-    days_per = {e.category: len(e.photos) for e in result.busy_days.profile.entries}
+    events_per, days_per = result.event_profile.counts(), result.busy_days.profile.counts()
     model = interest_model()
     profile_rows = [[e.category, e.group, len(e.photos), events_per.get(e.category, 0), days_per.get(e.category, 0),
                      round(e.mean_score, 3), _quality(model, e.category)] for e in result.profile.entries]

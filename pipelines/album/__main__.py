@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(len(t.trip.moments) for t in dated)} moments; {len(result.trips) - len(dated)} groups of photos "
           f"without a capture time; {len(result.people)} people; profile:")
     busy = result.busy_days
-    per_day = {e.category: len(e.photos) for e in busy.profile.entries}
+    per_day = busy.profile.counts()
     if busy.dated_days:
         print(f"  busy days: {len(busy.days)} of {busy.dated_days} dated days hold the average "
               f"{busy.average:.1f} photos a day or more")

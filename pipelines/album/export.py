@@ -36,9 +36,9 @@ def album_json(result: AlbumResult) -> str:
     """The profile with the evidence behind every number, the trips with their days and moments, people, and
     one record per photo."""
     names = [p.name for p in result.photos]
-    per_trip = {e.category: len(e.photos) for e in result.event_profile.entries}
+    per_trip = result.event_profile.counts()
     busy = result.busy_days
-    per_day = {e.category: len(e.photos) for e in busy.profile.entries}
+    per_day = busy.profile.counts()
     return json.dumps({
         "format": "mobile-vision-lab album 3",  # 3: busy days
         "photos": len(result.photos),
@@ -79,7 +79,7 @@ def profile_csv(result: AlbumResult) -> str:
     names = [p.name for p in result.photos]
     out = io.StringIO()
     writer = csv.writer(out)
-    per_day = {e.category: len(e.photos) for e in result.busy_days.profile.entries}
+    per_day = result.busy_days.profile.counts()
     writer.writerow(["category", "group", "photos", "busy_days", "mean_score", "photo_names"])
     for e in result.profile.entries:
         writer.writerow([e.category, e.group, len(e.photos), per_day.get(e.category, 0), round(e.mean_score, 4),

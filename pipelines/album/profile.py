@@ -94,6 +94,10 @@ class Profile:
                 out[i].append(entry.category)
         return out
 
+    def counts(self) -> dict[str, int]:
+        """How many items (photos, trips or days, as the profile was built) stand behind each shown category."""
+        return {e.category: len(e.photos) for e in self.entries}
+
     def groups(self) -> dict[str, int]:
         """Photos per profile-card group (a photo counts once per group)."""
         return {g: len({p for e in self.entries if e.group == g for p in e.photos}) for g in GROUPS}

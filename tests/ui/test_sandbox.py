@@ -105,6 +105,7 @@ def _while_uploading(url: str, model: Path, side: int, during=None) -> tuple[str
     for t in threads:
         t.join(timeout=LIMIT_S + 60)
     assert _session_folders() == folders  # the upload's folder is removed with everything in it
+    print(f"upload refused after {outcome['seconds']:.1f} s")
     return outcome["error"], outcome["seconds"], label, answered_during, max(peak) - before
 
 
@@ -123,7 +124,8 @@ def _assert_server_unharmed(url, label, solo, growth):
 
 def test_a_memory_bomb_is_refused_from_its_shapes(limited_app, solo_label, tmp_path):
     error, seconds, label, _, growth = _while_uploading(limited_app, memory_bomb(tmp_path / "bomb.onnx"), 32)
-    assert "needs more than the 1 GB of memory" in error and "13.4 GB" in error and seconds < 5
+    assert "needs more than the 1 GB of memory" in error and "13.4 GB" in error  # the figure from its shapes
+    assert seconds < LIMIT_S / 2  # before running it: the worker starts, reads the graph and refuses (2 s here)
     _assert_server_unharmed(limited_app, label, solo_label, growth)
 
 

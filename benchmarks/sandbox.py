@@ -40,14 +40,16 @@ def photo_seconds(client: Client, photo: Path) -> float:
     return time.perf_counter() - start
 
 
-def upload_bomb(url: str, model: Path, photo: Path, ended: threading.Event) -> None:
+def upload_bomb(url: str, model: Path, photo: Path, ended: threading.Event, outcomes: list[str]) -> None:
+    """Upload the bomb in a session of its own; how the upload ended goes to `outcomes`."""
     client = Client(url, verbose=False)
     try:
         client.predict(handle_file(str(model)), None, handle_file(str(photo)), 1024, 1024, "RGB",
                        "(x - 127.5) / 127.5  (-1..1)", "whole photo stretched", "auto", 1,
                        api_name="/run_uploaded_model")
-    except AppError:
-        pass  # refused at the time limit, as it should be
+        outcomes.append("finished (the time limit did not stop it)")
+    except AppError as refused:
+        outcomes.append(str(refused))
     finally:
         client.close()
         ended.set()
@@ -67,7 +69,7 @@ def main() -> None:
     demo = app.build_app(ModelStore.from_env())
     url = app.serve(demo, port=free_port(), block=False, quiet=True)
     client = Client(url, verbose=False)
-    solo, during = [], []
+    solo, during, outcomes = [], [], []
     try:
         for _ in range(3):
             photo_seconds(client, photo)  # models loaded, caches warm
@@ -76,7 +78,7 @@ def main() -> None:
             for _ in range(args.bombs):
                 solo += [photo_seconds(client, photo) for _ in range(5)]
                 ended = threading.Event()
-                threading.Thread(target=upload_bomb, args=(url, bomb, photo, ended)).start()
+                threading.Thread(target=upload_bomb, args=(url, bomb, photo, ended, outcomes)).start()
                 time.sleep(2)  # the worker has started and is multiplying
                 while True:
                     seconds = photo_seconds(client, photo)
@@ -88,7 +90,10 @@ def main() -> None:
         client.close()
         demo.close()
     print(f"cores: {os.cpu_count()}; photo: {photo.name} through /classify (1 thread, 1 timed run); "
-          f"{args.bombs} compute bombs, each stopped at {args.seconds} s\n")
+          f"{args.bombs} compute bombs, each to be stopped at {args.seconds} s")
+    for outcome in sorted(set(outcomes)):
+        print(f"- {outcomes.count(outcome)} bomb(s): {outcome}")
+    print()
     print("| another session's photo | photos | median s | p90 s | median / alone |")
     print("|---|---|---|---|---|")
     for name, values in (("alone", solo), ("while a bomb runs in an upload's worker", during)):

@@ -40,14 +40,13 @@ class LabeledFaces:
     undetected: int  # photos where no face was found: embedded as the whole photo resized
 
 
-def labeled_faces(hub: ModelHub, folder: Path) -> LabeledFaces:
-    """Each photo's face nearest the centre, aligned (the sets hold one person per photo)."""
-    faces_of = FacePipeline.load(hub, hub.store.catalog.default("face_detection"), None)
-    with (folder / "labels.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    crops, labels, undetected = [], [], 0
-    for row in rows:
-        with Image.open(folder / "images" / row["filename"]) as photo:
+def portrait_faces(hub: ModelHub, paths, threads: int = 1, progress=None) -> tuple[np.ndarray, int]:
+    """Each portrait's face nearest the centre, aligned ([N, 112, 112, 3]), and how many photos had none found
+    (those are embedded whole, resized); `progress(done, total)` hears of each photo."""
+    faces_of = FacePipeline.load(hub, hub.store.catalog.default("face_detection"), None, threads)
+    crops, undetected = [], 0
+    for done, path in enumerate(paths, 1):
+        with Image.open(path) as photo:
             image = photo.convert("RGB")
         detections, aligned, _ = faces_of.detect_and_align(image, OPTIONS)
         if detections.faces:
@@ -58,8 +57,17 @@ def labeled_faces(hub: ModelHub, folder: Path) -> LabeledFaces:
         else:
             undetected += 1
             crops.append(np.asarray(image.resize((112, 112), Image.Resampling.BILINEAR)))
-        labels.append(row["label"])
-    return LabeledFaces(np.stack(crops), tuple(labels), undetected)
+        if progress:
+            progress(done, len(paths))
+    return np.stack(crops), undetected
+
+
+def labeled_faces(hub: ModelHub, folder: Path) -> LabeledFaces:
+    """Each photo's face nearest the centre, aligned (the sets hold one person per photo)."""
+    with (folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    crops, undetected = portrait_faces(hub, [folder / "images" / row["filename"] for row in rows])
+    return LabeledFaces(crops, tuple(row["label"] for row in rows), undetected)
 
 
 def pair_similarities(vectors: np.ndarray, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,20 +102,26 @@ def balanced_accuracy(similarities: np.ndarray, same: np.ndarray, threshold: flo
     return float((np.mean(said_same[same]) + np.mean(~said_same[~same])) / 2)
 
 
+def held_out_scores(similarities: np.ndarray, same: np.ndarray, fold_of: np.ndarray, score=accuracy) -> list[float]:
+    """Each fold's pairs (`fold_of`: each pair's fold) judged with the threshold chosen on the other folds."""
+    scores = []
+    for fold in np.unique(fold_of):
+        held = fold_of == fold
+        threshold = best_threshold(similarities[~held], same[~held])
+        scores.append(score(similarities[held], same[held], threshold))
+    return scores
+
+
 def cross_validated_accuracy(similarities: np.ndarray, same: np.ndarray, folds: int = 10, seed: int = 0,
                              score=accuracy) -> float:
     """Each fold's pairs judged with the threshold chosen on the other folds; `score` per fold, averaged.
     Folds are stratified so every fold holds both kinds of pair."""
     rng = np.random.default_rng(seed)
-    parts = [np.array_split(rng.permutation(np.flatnonzero(same == kind)), folds) for kind in (True, False)]
-    folds_ = [np.concatenate([parts[0][k], parts[1][k]]) for k in range(folds)]
-    everything = np.arange(len(same))
-    scores = []
-    for fold in folds_:
-        train = np.setdiff1d(everything, fold)
-        threshold = best_threshold(similarities[train], same[train])
-        scores.append(score(similarities[fold], same[fold], threshold))
-    return float(np.mean(scores))
+    fold_of = np.empty(len(same), int)
+    for kind in (True, False):
+        for fold, pairs in enumerate(np.array_split(rng.permutation(np.flatnonzero(same == kind)), folds)):
+            fold_of[pairs] = fold
+    return float(np.mean(held_out_scores(similarities, same, fold_of, score)))
 
 
 def verify(hub: ModelHub, card: ModelCard, faces: LabeledFaces, dataset: str) -> Verification:

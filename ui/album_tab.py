@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.album.analysis import AlbumResult, TripSummary, analyse_album
+from pipelines.album.analysis import AlbumResult, RememberingEngine, TripSummary, analyse_album
 from pipelines.album.events import REFERENCE_THRESHOLD, EventParams
 from pipelines.album.export import album_json, photos_csv, profile_csv
 from pipelines.album.interest import InterestModel, interest_model
@@ -26,7 +26,7 @@ from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
 
 
-def _summary(result: AlbumResult, params: EventParams) -> str:
+def _summary(result: AlbumResult, params: EventParams, reused: int = 0) -> str:
     dated = [t for t in result.trips if t.trip.dated]
     undated = len(result.trips) - len(dated)
     lines = [f"**{len(result.photos)} photos: {len(dated)} trips, {sum(len(t.trip.days) for t in dated)} days, "
@@ -38,7 +38,9 @@ def _summary(result: AlbumResult, params: EventParams) -> str:
              f"over {params.scene_threshold:g} for photos within {params.window.total_seconds() / 60:g} minutes)."]
     decode = sum(p.decode_ms for p in result.photos)
     infer = sum(p.inference_ms for p in result.photos)
-    lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers).")
+    lines.append(f"Time in decoding {decode / 1000:.1f} s, in the models {infer / 1000:.1f} s (summed over workers"
+                 + (f", as measured when each photo was processed; {reused} of them were processed in this "
+                    "session's previous analysis and not again" if reused else "") + ").")
     rare = too_few_photos(result.profile, [p.name for p in result.photos])
     if rare:
         lines.append(f"Seen in fewer than {MIN_PHOTOS} photos, so not in the profile: {rare}.")
@@ -100,7 +102,7 @@ def _trip_views(result: AlbumResult):
 
 @request("album")
 def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w_f, workdir, trip_gap_hours=48,
-              progress=gr.Progress()):
+              remembered=None, progress=gr.Progress()):
     files = [(Path(p).name, Path(p)) for p in (paths or []) + (folder_paths or [])]
     if not files:
         raise gr.Error("Upload photos, a .zip of photos, or a folder.", print_exception=False)
@@ -108,8 +110,10 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
     album = gather(files)
     params = EventParams(trip_gap_hours=float(trip_gap_hours), window=timedelta(minutes=float(window_minutes)),
                          scene_threshold=float(threshold))
+    # the photos of this session's previous analysis are not processed again: other settings cost no model time
+    engine = RememberingEngine(ctx.album_workers.engine(), remembered)
     result = analyse_album(ctx.hub, album, progress=lambda done, total: progress(done / total, desc="photos"),
-                           params=params, w_f=float(w_f), engine=ctx.album_workers.engine())
+                           params=params, w_f=float(w_f), engine=engine)
     event_rows, event_gallery = _trip_views(result)
     people = [(p.crop, f"person {p.number}: {len(p.photos)} photo(s)") for p in result.people]
     events_per, days_per = result.event_profile.counts(), result.busy_days.profile.counts()
@@ -127,11 +131,11 @@ def run_album(ctx: AppContext, paths, folder_paths, window_minutes, threshold, w
              "private": set(result.private)}
     choices = [e.category for e in result.profile.entries] + [
         (f"{e.category} ({len(e.photos)} photo: too few for the profile)", e.category) for e in result.profile.hidden]
-    return (_summary(result, params), event_rows, event_gallery, people,
+    return (_summary(result, params, engine.reused), event_rows, event_gallery, people,
             profile_figure(result.profile, "Interest profile: photos per category (at least 2 photos)"),
             profile_rows, gr.Dropdown(choices=choices, value=result.profile.entries[0].category
                                       if result.profile.entries else None),
-            [str(folder / name) for name in exports], state, str(folder))
+            [str(folder / name) for name in exports], state, str(folder), engine.remembered)
 
 
 @request("photos_behind_category")
@@ -167,6 +171,7 @@ def build(ctx: AppContext) -> None:
             "same photo twice is processed once")
     album_state = gr.State(None)
     album_dir = gr.State(None, delete_callback=remove_workdir, time_to_live=SESSION_TTL_S)
+    album_photos = gr.State(None, time_to_live=SESSION_TTL_S)  # the last analysis' photos, by content
     with gr.Row():
         album_files = gr.File(label="Photos or a .zip", file_count="multiple", type="filepath", elem_id="album-files",
                               height=120)
@@ -213,8 +218,8 @@ def build(ctx: AppContext) -> None:
     outputs = [album_summary, events_table, events_gallery, people_gallery, profile_plot, profile_table,
                category_pick, album_exports, album_state, album_dir]
     wire(album_run.click, bind(ctx, run_album),
-         [album_files, album_folder, window, event_threshold, w_f_in, album_dir, trip_gap], outputs, errors,
-         api_name="analyse_album", concurrency_limit=1)
+         [album_files, album_folder, window, event_threshold, w_f_in, album_dir, trip_gap, album_photos],
+         outputs + [album_photos], errors, api_name="analyse_album", concurrency_limit=1)
 
     def inputs_changed(workdir):
         # results belong to the photos and settings that made them: new ones clear them (and their files)
@@ -224,6 +229,11 @@ def build(ctx: AppContext) -> None:
 
     gr.on([album_files.change, album_folder.change, trip_gap.release, window.release, event_threshold.release,
            w_f_in.release], inputs_changed, [album_dir], outputs + [category_photos, errors], api_visibility="private")
+    def uploads_changed(files, folder, remembered):
+        return remembered if files or folder else None  # the photos taken away: what they gave goes with them
+
+    gr.on([album_files.change, album_folder.change], uploads_changed, [album_files, album_folder, album_photos],
+          album_photos, api_visibility="private")
     category_pick.change(bind(ctx, photos_behind), [category_pick, album_state], category_photos,
                          api_name="photos_behind_category")
 

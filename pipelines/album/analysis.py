@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -184,6 +184,34 @@ class ThreadEngine:
         models = AlbumModels(self.hub)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             yield from pool.map(models.process, items)
+
+
+class RememberingEngine:
+    """Any engine, given the results of a session's last album: a photo among them (the same bytes, by sha256,
+    whatever its name) is not processed again, so the album analysed again with other settings costs no model
+    time. Afterwards `remembered` holds this album's photos alone, and `reused` says how many were not
+    processed again."""
+
+    def __init__(self, engine, remembered: dict[str, PhotoResult | Skipped] | None = None):
+        self.engine, self.remembered, self.reused = engine, dict(remembered or {}), 0
+
+    def _known(self, item: AlbumItem) -> bool:
+        return item.sha256 is not None and item.sha256 in self.remembered
+
+    def map(self, items):
+        items = list(items)
+        made = self.engine.map([item for item in items if not self._known(item)])
+        kept = {}
+        for item in items:
+            if self._known(item):
+                self.reused += 1
+                result = replace(self.remembered[item.sha256], name=item.name)
+            else:
+                result = next(made)
+            if item.sha256 is not None:
+                kept[item.sha256] = result
+            yield result
+        self.remembered = kept
 
 
 _WORKER_MODELS: AlbumModels | None = None

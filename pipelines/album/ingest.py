@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 MAX_PHOTOS = 200  # per album in the app; the command line takes any number
@@ -42,6 +42,7 @@ class AlbumItem:
 
     name: str  # as given, for display only: never used as a path
     source: bytes | Path | ZipMember = field(repr=False)
+    sha256: str | None = None  # of its bytes, once gather() has read them
 
     @property
     def size(self) -> int:
@@ -183,7 +184,7 @@ def gather(files: list[tuple[str, bytes | Path]], max_photos: int | None = None)
             skipped.append(Skipped(item.name, f"the same photo as {seen[digest]}: processed once"))
         else:
             seen[digest] = item.name
-            unique.append(item)
+            unique.append(replace(item, sha256=digest))
     if len(unique) > max_photos:
         notes.append(f"{len(unique)} photos: only the first {max_photos} (the album limit) are processed")
         unique = unique[:max_photos]

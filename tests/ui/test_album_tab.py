@@ -42,6 +42,17 @@ def test_an_album_gives_a_profile_whose_categories_open_their_photos(client, oth
     assert all(r["trip"].startswith("u") for r in rows)  # undated groups, never given a time
 
 
+def test_the_album_analysed_again_with_other_settings_is_not_processed_again(client, other_client):
+    photos = COCO[-4:]
+    first, _, _, _, _, profile, *_ = _analyse(client, photos)
+    assert "previous analysis" not in first
+    again, _, _, _, _, profile_again, *_ = _analyse(client, photos, window=30, threshold=0.002)
+    assert "4 of them were processed in this session's previous analysis and not again" in again
+    photos_of = profile["headers"].index("photos")
+    assert [(r[0], r[photos_of]) for r in profile_again["data"]] == [(r[0], r[photos_of]) for r in profile["data"]]
+    assert "previous analysis" not in _analyse(other_client, photos)[0]  # another session remembers nothing of it
+
+
 def test_a_category_seen_in_one_photo_is_named_and_opens_it(client, tmp_path, sample_photos):
     files = []
     for name in ("chelsea", "coffee", "astronaut"):

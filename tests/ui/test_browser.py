@@ -226,6 +226,16 @@ def test_a_profile_click_opens_its_photos(browser, app_url):
     cell.click()
     page.locator("#category-photos img").first.wait_for(timeout=30_000)
     assert page.locator("#category-photos img").count() >= 2
+    # other settings clear the results; the same photos analysed again are not processed again
+    open_accordion(page, "Event and profile settings")
+    gap = page.get_by_label("number input for New trip after (hours without photos)")
+    gap.fill("24")
+    gap.click()  # a slider tells its release on pointer up
+    page.locator("#album-summary").get_by_text("The album or its settings changed").wait_for(timeout=30_000)
+    page.locator("#album-run").click()
+    page.locator("#album-summary").get_by_text("4 of them were processed in this session's previous analysis") \
+        .wait_for(timeout=60_000)
+    assert "A new trip starts after 24 hours" in page.locator("#album-summary").inner_text()
     page.close()
 
 

@@ -18,6 +18,7 @@ from pipelines.album.analysis import analyse_album
 from pipelines.album.events import (
     REFERENCE_THRESHOLD,
     THRESHOLD,
+    EventParams,
     border_score,
     borders,
     learn_threshold,
@@ -324,3 +325,40 @@ def test_worker_processes_compute_what_threads_compute(hub, store, sample_photos
         for field in ("scene_probs", "imagenet_probs", "object_confidence", "face_vectors"):
             np.testing.assert_allclose(getattr(a, field), getattr(b, field), atol=1e-5)
     assert len(in_threads[0].face_vectors) == 1  # the astronaut
+
+
+def test_an_album_analysed_again_processes_only_the_photos_it_has_not_seen(hub, sample_photos):
+    from pipelines.album.analysis import RememberingEngine, ThreadEngine
+
+    class Counted:  # the real engine, counting what it is given
+        def __init__(self):
+            self.engine, self.given = ThreadEngine(hub, 2), []
+
+        def map(self, items):
+            self.given += [item.name for item in items]
+            return self.engine.map(items)
+
+    photos = {name: png_bytes(sample_photos[name]) for name in ("astronaut", "coffee", "chelsea", "rocket")}
+    first = gather([(f"{name}.png", photos[name]) for name in ("astronaut", "coffee", "chelsea")])
+    counted = Counted()
+    engine = RememberingEngine(counted)
+    before = analyse_album(hub, first, engine=engine)
+    assert sorted(counted.given) == ["astronaut.png", "chelsea.png", "coffee.png"] and engine.reused == 0
+    # the same photos, one renamed, with other settings: no photo is processed again, the results are the same
+    again = gather([("astronaut.png", photos["astronaut"]), ("cat.png", photos["chelsea"]),
+                    ("coffee.png", photos["coffee"])])
+    counted.given, engine = [], RememberingEngine(counted, engine.remembered)
+    after = analyse_album(hub, again, engine=engine, params=EventParams(scene_threshold=0.001))
+    assert counted.given == [] and engine.reused == 3
+    assert sorted(p.name for p in after.photos) == ["astronaut.png", "cat.png", "coffee.png"]
+    by_name = {p.name: p for p in before.photos}
+    for photo in after.photos:
+        earlier = by_name["chelsea.png" if photo.name == "cat.png" else photo.name]
+        np.testing.assert_array_equal(photo.scene_probs, earlier.scene_probs)
+        np.testing.assert_array_equal(photo.face_vectors, earlier.face_vectors)
+    # a photo added is the only one processed; one taken away is no longer remembered
+    grown = gather([("coffee.png", photos["coffee"]), ("rocket.png", photos["rocket"])])
+    counted.given, engine = [], RememberingEngine(counted, engine.remembered)
+    analyse_album(hub, grown, engine=engine)
+    assert counted.given == ["rocket.png"] and engine.reused == 1
+    assert set(engine.remembered) == {item.sha256 for item in grown.items}

@@ -27,16 +27,13 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from models.store import ModelStore  # noqa: E402
 from pipelines.common.calibration import sample_photo_paths  # noqa: E402
 from tests.graphs import compute_bomb  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
-
-# the Photo tab's lightest view: its time is mostly the server's own work, which a busy worker would slow first
-PHOTO_ARGS = ("mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.fp32_onnx", 1, 5,
-              "nanodet_m.fp32_onnx", 0.3, 0.45)
+from tests.helpers import LIGHT_CLASSIFY_ARGS, free_port, upload_args  # noqa: E402
 
 
 def photo_seconds(client: Client, photo: Path) -> float:
     start = time.perf_counter()
-    client.predict(handle_file(str(photo)), *PHOTO_ARGS, api_name="/classify")
+    # the Photo tab's lightest view (as the sandbox tests ask): mostly the server's own work, slowed first
+    client.predict(handle_file(str(photo)), *LIGHT_CLASSIFY_ARGS, api_name="/classify")
     return time.perf_counter() - start
 
 
@@ -44,9 +41,7 @@ def upload_bomb(url: str, model: Path, photo: Path, ended: threading.Event, outc
     """Upload the bomb in a session of its own; how the upload ended goes to `outcomes`."""
     client = Client(url, verbose=False)
     try:
-        client.predict(handle_file(str(model)), None, handle_file(str(photo)), 1024, 1024, "RGB",
-                       "(x - 127.5) / 127.5  (-1..1)", "whole photo stretched", "auto", 1,
-                       api_name="/run_uploaded_model")
+        client.predict(*upload_args(model, photo, 1024), api_name="/run_uploaded_model")
         outcomes.append("finished (the time limit did not stop it)")
     except AppError as refused:
         outcomes.append(str(refused))

@@ -1,4 +1,5 @@
-"""What many tests need, written once: where the shared photos and weights are, encoders, zips, a free port."""
+"""What many tests need, written once: where the shared photos and weights are, encoders, zips, a free port, the
+lightest Photo-tab request and an upload's inputs (the sandbox tests and benchmarks/sandbox.py send the same)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ SHARED = Path(os.environ.get("MVL_SHARED_DIR", ROOT.parent / "shared")).resolve(
 MODEL_DIRS = [Path(d).resolve() for d in os.environ.get("MVL_MODEL_DIRS", str(SHARED / "models")).split(os.pathsep) if d]
 EVAL = SHARED / "eval"
 DATA_LATENCY = ROOT / "models" / "data" / "phone_latency.csv"
+# the Photo tab's lightest view, /classify's inputs after the photo: MobileNet v1 0.25 int8, SqueezeNet scenes,
+# 1 thread, 5 runs, NanoDet-m at score 0.3 and IoU 0.45
+LIGHT_CLASSIFY_ARGS = ("mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.fp32_onnx", 1, 5,
+                       "nanodet_m.fp32_onnx", 0.3, 0.45)
+
+
+def upload_args(model: Path, photo: Path, side: int) -> tuple:
+    """/run_uploaded_model's inputs for a model of [1, 3, side, side] RGB scaled to -1..1, without labels."""
+    from gradio_client import handle_file
+
+    return (handle_file(str(model)), None, handle_file(str(photo)), side, side, "RGB",
+            "(x - 127.5) / 127.5  (-1..1)", "whole photo stretched", "auto", 1)
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:

@@ -17,13 +17,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from tests.helpers import EVAL, free_port
+from tests.helpers import EVAL, LIGHT_CLASSIFY_ARGS, free_port, upload_args
 from tests.graphs import compute_bomb, hidden_memory_bomb, memory_bomb
 
 LIMIT_MB, LIMIT_S = 1024, 15
 PHOTO = sorted((EVAL / "coco" / "images").glob("*.jpg"))[0]
-PHOTO_ARGS = ("mobilenet_v1_0.25_128.uint8_qat_tflite", "squeezenet1.1_places365.fp32_onnx", 1, 5,
-              "nanodet_m.fp32_onnx", 0.3, 0.45)
 SERVER_GROWTH_BOUND_MB = 300  # what the server process may grow by while a bomb goes off in its worker
 
 
@@ -48,7 +46,7 @@ def _classify(url: str) -> str:
     """The photo's top ImageNet label, from another session."""
     client = Client(url, verbose=False)
     try:
-        return client.predict(handle_file(str(PHOTO)), *PHOTO_ARGS, api_name="/classify")[2]["label"]
+        return client.predict(handle_file(str(PHOTO)), *LIGHT_CLASSIFY_ARGS, api_name="/classify")[2]["label"]
     finally:
         client.close()
 
@@ -56,9 +54,7 @@ def _classify(url: str) -> str:
 def _upload(url: str, model: Path, side: int):
     client = Client(url, verbose=False)
     try:
-        return client.predict(handle_file(str(model)), None, handle_file(str(PHOTO)), side, side, "RGB",
-                              "(x - 127.5) / 127.5  (-1..1)", "whole photo stretched", "auto", 1,
-                              api_name="/run_uploaded_model")
+        return client.predict(*upload_args(model, PHOTO, side), api_name="/run_uploaded_model")
     finally:
         client.close()
 

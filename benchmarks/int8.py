@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.common.calibration import calibration_photos  # noqa: E402
 from pipelines.common.hub import open_hub  # noqa: E402
 from pipelines.common.preprocess import to_input_tensor  # noqa: E402
-from pipelines.lab.quantization import inference_ms  # noqa: E402
+from pipelines.lab.quantization import inference_latency  # noqa: E402
 from pipelines.lab.records import read_evaluations  # noqa: E402
 
 
@@ -107,7 +107,7 @@ def main() -> None:
         for threads in (1, 2):
             for name in (card.derived_from, card.name):
                 model = hub.load(name, threads)
-                rows[(name, threads)] = inference_ms(model, tensor, args.runs)
+                rows[(name, threads)] = inference_latency(model, tensor, args.runs).median_ms
         parent, mine = cached.get(card.derived_from), cached.get(card.name)
         figure = f"{parent.metric} {parent.score:.1f} -> {mine.score:.1f}" if parent and mine else "not evaluated"
         p1, q1, p2, q2 = (rows[(card.derived_from, 1)], rows[(card.name, 1)], rows[(card.derived_from, 2)],

@@ -33,12 +33,13 @@ UNUSABLE_SHARE = 0.5  # one keeping less than half its parent's figure is unusab
 TASK_TITLES = {"classification": "ImageNet classifiers", "scene": "Scene models (Places365)",
                "object_detection": "Object detectors (COCO)", "face_detection": "Face detectors",
                "face_embedding": "Face embedders"}
-MODEL_HEADERS = ["model", "variant", "MB", "measured", "against its parent", "ms here, 1 thread", "phone ms (this file)"]
+MODEL_HEADERS = ["model", "variant", "MB", "measured", "against its parent", "ms here, 1 thread: median (p90)",
+                 "phone ms (this file)"]
 ARCHITECTURE_HEADERS = ["model", "variant", "runtime", "params M", "MACs M", "1x1 conv % MACs / params",
                         "depthwise %", "full conv %", "fully connected %", "license"]
 LAYER_HEADERS = ["tensor", "op", "depth", "channels crushed %", "own SQNR dB", "SQNR against float dB"]
-COMPARISON_HEADERS = ["task", "variant", "top-1", "ms here", "against the fp32 file"]
-COMPARISON_WIDTHS = ["12%", "12%", "24%", "10%", "42%"]
+COMPARISON_HEADERS = ["task", "variant", "top-1", "ms here: warm median (p90)", "against the fp32 file"]
+COMPARISON_WIDTHS = ["12%", "11%", "19%", "20%", "38%"]
 STATS_HEADERS = ["layer type", "layers", "MACs M", "% of MACs", "params M", "% of params"]
 STATS_WIDTHS = ["26%", "12%", "14%", "16%", "14%", "18%"]
 
@@ -83,6 +84,12 @@ def here_ms(latency: StageLatency, threads: int, what: str = "") -> str:
     """A figure measured here as every headline states it: warm median, p90, threads and runs."""
     return (f"<b>{latency.median_ms:.1f} ms</b> here{' ' + what if what else ''} ({threads} thread"
             f"{'s' if threads > 1 else ''}, median of {latency.runs} warm runs; p90 {latency.p90_ms:.1f})")
+
+
+def ms_cell(latency: StageLatency, threads: int) -> str:
+    """A figure measured here, in a table cell: warm median, p90, threads and runs."""
+    return (f"{latency.median_ms:.2f} (p90 {latency.p90_ms:.2f}); {threads} thread{'s' if threads > 1 else ''}, "
+            f"{latency.runs} runs")
 
 
 def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[str, CardEvaluation]) -> str:
@@ -195,7 +202,8 @@ def model_rows(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: s
         lossy = loss_note(card, evaluations) if card is not None else ""
         against = against_parent(r, parent) + (f" ({lossy.split(': ')[-1]})" if lossy.endswith(("lossy", "unusable"))
                                                else "")
-        rows.append([model, variant, round(r.size_mb, 2), figure(r), against, round(r.latency_1t_ms, 2), phone])
+        rows.append([model, variant, round(r.size_mb, 2), figure(r), against,
+                     f"{r.latency_1t_ms:.2f} ({r.latency_1t_p90_ms:.2f})", phone])
     return rows
 
 
@@ -234,7 +242,7 @@ def comparison_rows(task: str, outcomes: list[VariantOutcome],
         lossy = loss_note(o.card, evaluations or {})
         if lossy:
             change += f"; on the labeled photos: {lossy}"
-        rows.append([task, o.card.short_variant, top, round(o.inference_ms, 2), change])
+        rows.append([task, o.card.short_variant, top, ms_cell(o.latency, o.threads), change])
     return rows
 
 

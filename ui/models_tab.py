@@ -97,13 +97,13 @@ def build(ctx: AppContext) -> None:
     gr.Markdown(
         "Every model of a task, measured by `python -m pipelines.lab.evaluate` on labeled photos and cached "
         "(`models/data/evaluation.csv`), not per view. Derived variants say what they lose against their parent. "
-        "Latency here: this machine, warm median of the model alone. Phone: published figures of this very "
-        "file or weights at this precision, never measured here."
+        "Latency here: this machine, the model alone, median and p90 of warm runs. Phone: published figures of "
+        "this very file or weights at this precision, never measured here."
     )
     task = gr.Radio(tasks, value="classification", label="Task", elem_id="models-task")
     first_rows, first_architecture = tables(ctx, "classification")
     table = gr.Dataframe(first_rows, headers=MODEL_HEADERS, interactive=False, wrap=True, label="Variants",
-                         elem_id="model-table", column_widths=["19%", "12%", "6%", "18%", "25%", "9%", "11%"],
+                         elem_id="model-table", column_widths=["18%", "12%", "6%", "17%", "25%", "11%", "11%"],
                          max_height=420)
     axes = list(HOST_AXES) + phone_axes(ctx.catalog, tuple(TASK_TITLES))
     axis = gr.Dropdown(axes, value=axes[0], label="Latency axis")

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from pipelines.common.timing import StageLatency
 from pipelines.lab.custom_model import (
     MAX_MODEL_BYTES,
     OUTPUT_KINDS,
@@ -18,7 +19,7 @@ from pipelines.lab.custom_model import (
 )
 from pipelines.lab.sandbox import run_upload as run_in_worker
 from ui.context import EXAMPLE_PHOTOS, AppContext
-from ui.format import STATS_HEADERS, STATS_WIDTHS, stats_rows
+from ui.format import STATS_HEADERS, STATS_WIDTHS, ms_cell, stats_rows
 from ui.pickers import threads_picker
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
@@ -32,7 +33,8 @@ def _summary(report: UploadReport) -> str:
         + ("; output 0 is 'background'" if report.background else ""),
         f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds"
         + (f", weights stored as {report.stats.stored_as}" if report.stats.weight_types else ""),
-        f"- inference here: {report.inference_ms:.2f} ms (median of 10 warm runs, {report.threads} thread(s))",
+        f"- inference here: **{report.inference_ms:.2f} ms** ({report.threads} thread"
+        f"{'s' if report.threads > 1 else ''}, median of {report.runs} warm runs; p90 {report.inference_p90_ms:.2f})",
     ] + [f"- {note}" for note in report.notes] + (
         ["- derived variants are made for ONNX models only"] if report.runtime != "onnx" else []))
 
@@ -56,7 +58,8 @@ def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, wid
         remove_workdir(workdir)  # nothing of theirs is left behind, whatever went wrong
         raise
     derived_rows = [
-        [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2), round(d.inference_ms, 2),
+        [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2),
+         ms_cell(StageLatency("inference", d.inference_ms, d.inference_p90_ms, report.runs), report.threads),
          round(d.agreement_pct, 1), round(d.cosine, 4)]
         for d in report.derived
     ]
@@ -115,7 +118,8 @@ def build(ctx: AppContext) -> None:
         stats = gr.Dataframe(headers=STATS_HEADERS, label="Graph statistics", interactive=False, wrap=True,
                              column_widths=STATS_WIDTHS)
     derived = gr.Dataframe(
-        headers=["variant", "status", "size MB", "inference ms", "same top-1 as yours %", "output cosine"],
+        headers=["variant", "status", "size MB", "inference ms here: warm median (p90)", "same top-1 as yours %",
+                 "output cosine"],
         label="Derived variants (compared with your model on the 60 calibration images and your photo)",
         interactive=False, wrap=True, elem_id="derived-table")
     downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)

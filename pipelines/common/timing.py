@@ -105,13 +105,12 @@ def time_variant(call: Callable[[], StageTimings], card: str, threads: int, runs
     return LatencyReport(card=card, threads=threads, warmup=warmup, stages=stage_latencies(stages, runs, warmup))
 
 
-def median_ms(call: Callable[[], object], runs: int = 15, warmup: int = 3) -> float:
-    """Warm median milliseconds of a call (a model alone, a whole detector)."""
-    for _ in range(warmup):
+def call_latency(call: Callable[[], object], runs: int = 15, warmup: int = 3, name: str = "call") -> StageLatency:
+    """Warm median and p90 milliseconds of a call (a model alone, a whole detector)."""
+
+    def timed() -> list[tuple[str, float]]:
+        start = time.perf_counter_ns()
         call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+        return [(name, (time.perf_counter_ns() - start) / 1e6)]
+
+    return stage_latencies(timed, runs, warmup)[0]

@@ -28,7 +28,7 @@ from pipelines.common.calibration import calibration_inputs, calibration_photos
 from pipelines.common.ops import agreement
 from pipelines.common.photos import Photo, read_photo
 from pipelines.common.preprocess import to_input_tensor
-from pipelines.common.timing import time_variant
+from pipelines.common.timing import StageLatency, time_variant
 from pipelines.vision.classification import Classification, Classifier
 
 MAX_MODEL_BYTES = 100 * 1024 * 1024
@@ -83,7 +83,8 @@ class DerivedVariant:
     kind: str
     path: Path | None  # None when the derivation failed
     size_mb: float = 0.0
-    inference_ms: float = 0.0
+    inference_ms: float = 0.0  # warm median
+    inference_p90_ms: float = 0.0
     agreement_pct: float = 0.0  # same top-1 as the original on the calibration photos and the person's photo
     cosine: float = 0.0
     error: str = ""
@@ -93,7 +94,7 @@ class DerivedVariant:
 class CustomRun:
     custom: CustomModel
     result: Classification
-    inference_ms: float
+    latency: StageLatency  # inference, warm runs
     threads: int
     derived: tuple[DerivedVariant, ...] = field(default=())
 
@@ -231,14 +232,18 @@ def _with_output_kind(card: ModelCard, kind: str) -> ModelCard:
     return replace(card, output=replace(card.output, kind=kind))
 
 
-def _inference_ms(classifier: Classifier, photo: Photo, threads: int) -> float:
-    report = time_variant(lambda: classifier(photo.image).timings, classifier.card.name, threads, runs=10, warmup=2)
-    return report.stage("inference").median_ms
+TIMED_RUNS = 10  # warm runs behind each latency of an upload and its variants
+
+
+def _inference_latency(classifier: Classifier, photo: Photo, threads: int) -> StageLatency:
+    report = time_variant(lambda: classifier(photo.image).timings, classifier.card.name, threads, runs=TIMED_RUNS,
+                          warmup=2)
+    return report.stage("inference")
 
 
 def run_custom(custom: CustomModel, photo: Photo, threads: int = 1) -> CustomRun:
     classifier = Classifier(custom.model, custom.labels)
-    return CustomRun(custom, classifier(photo.image), _inference_ms(classifier, photo, threads), threads)
+    return CustomRun(custom, classifier(photo.image), _inference_latency(classifier, photo, threads), threads)
 
 
 DERIVED_KINDS = ("fp16", "int8_dynamic", "int8_static")
@@ -271,9 +276,9 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
         model = LoadedModel(recipe_card, ResolvedFile(recipe_card, target, "derived", 0.0, ""), backend)
         classifier = Classifier(model, custom.labels)
         agreed = agreement(np.stack([classifier.run(image)[0] for image in images]), reference)
-        variants.append(DerivedVariant(kind, target, target.stat().st_size / 1e6,
-                                       _inference_ms(classifier, photo, threads), 100 * agreed.same_top1,
-                                       agreed.mean_cosine))
+        latency = _inference_latency(classifier, photo, threads)
+        variants.append(DerivedVariant(kind, target, target.stat().st_size / 1e6, latency.median_ms, latency.p90_ms,
+                                       100 * agreed.same_top1, agreed.mean_cosine))
     return tuple(variants)
 
 
@@ -296,7 +301,9 @@ class UploadReport:
     output_kind: str
     background: bool
     stats: GraphStats
-    inference_ms: float
+    inference_ms: float  # warm median
+    inference_p90_ms: float
+    runs: int  # the warm runs behind every latency of the report
     threads: int
     notes: tuple[str, ...]
     top: tuple[tuple[str, float], ...]
@@ -376,6 +383,7 @@ def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path,
         stage("comparing the int8 static variant with yours, layer by layer")
     card = custom.card
     return UploadReport(card.display, card.runtime, card.bytes, card.input.describe(), card.output.classes,
-                        card.output.kind, card.output.background_class, custom.stats, run.inference_ms,
-                        run.threads, custom.notes, tuple((p.label, p.score) for p in run.result.top), derived,
+                        card.output.kind, card.output.background_class, custom.stats, run.latency.median_ms,
+                        run.latency.p90_ms, run.latency.runs, run.threads, custom.notes,
+                        tuple((p.label, p.score) for p in run.result.top), derived,
                         **_layers(custom, derived, photo))

@@ -5,7 +5,7 @@
 
 Per model: size on disk, parameters and multiply-adds by layer type (from the graph), its task's figure on
 the task's labeled photos, for derived cards how far they stay from their fp32 parent, and host latency
-(median of warm runs of the model itself) at 1 and 2 threads.
+(median and p90 of warm runs of the model itself) at 1 and 2 threads.
 - classifiers and scene models: top-1 / top-5; derived: the share of photos with the parent's top-1 and the
   mean cosine of their output vectors.
 - object detectors: mAP@0.5 on the COCO photos (detections over 0.01).
@@ -36,7 +36,7 @@ from pipelines.common.eval_sets import eval_dir
 from pipelines.common.hub import open_hub
 from pipelines.common.ops import agreement
 from pipelines.common.preprocess import to_tensor
-from pipelines.common.timing import median_ms, time_variant
+from pipelines.common.timing import StageLatency, call_latency, time_variant
 from pipelines.lab.datasets import face_group_photos, imagenet_photos, places365_photos
 from pipelines.lab.metrics import coco_map50, evaluate, face_recall
 from pipelines.lab.records import DEFAULT_CSV, CardEvaluation, read_evaluations, write_evaluations
@@ -84,15 +84,17 @@ def _shape_row(models: list[tuple[ModelCard, Path]]) -> dict:
     return row
 
 
-def _row(card: ModelCard, models: list[tuple[ModelCard, Path]], photos: int, score: float, runs: int, latency: Callable[[int], float],
-         name: str | None = None, **extra) -> CardEvaluation:
+def _row(card: ModelCard, models: list[tuple[ModelCard, Path]], photos: int, score: float, runs: int,
+         latency: Callable[[int], StageLatency], name: str | None = None, **extra) -> CardEvaluation:
+    one, two = latency(1), latency(2)
     return CardEvaluation(
         card=name or card.name, task=card.task, model=card.display, variant=card.variant, runtime=card.runtime,
         precision=card.precision, derived_from=card.derived_from or "", license=card.license,
         **_shape_row(models), eval_set=EVAL_SETS[card.task], photos=photos, metric=METRICS[card.task],
         score=round(score, 3), top5_pct=extra.get("top5_pct"), agreement_pct=extra.get("agreement_pct"),
         cosine=extra.get("cosine"), false_positives=extra.get("false_positives"),
-        latency_1t_ms=round(latency(1), 3), latency_2t_ms=round(latency(2), 3), latency_runs=runs)
+        latency_1t_ms=round(one.median_ms, 3), latency_1t_p90_ms=round(one.p90_ms, 3),
+        latency_2t_ms=round(two.median_ms, 3), latency_2t_p90_ms=round(two.p90_ms, 3), latency_runs=runs)
 
 
 def _classifier(hub, card, folder, runs, parent, show):
@@ -106,10 +108,9 @@ def _classifier(hub, card, folder, runs, parent, show):
         extra = {"agreement_pct": round(100 * agreed.same_top1, 2), "cosine": round(agreed.mean_cosine, 5)}
     image = _photo()
 
-    def latency(threads: int) -> float:
+    def latency(threads: int) -> StageLatency:
         timed = Classifier(hub.load(card, threads))
-        return time_variant(lambda: timed(image).timings, card.name, threads, runs=runs, warmup=5) \
-            .stage("inference").median_ms
+        return time_variant(lambda: timed(image).timings, card.name, threads, runs=runs, warmup=5).stage("inference")
 
     row = _row(card, [(card, hub.load(card).file.path)], accuracy.count, 100 * accuracy.top1, runs, latency,
                top5_pct=round(100 * accuracy.top5, 3), **extra)
@@ -123,10 +124,9 @@ def _object_detector(hub, card, folder, runs, parent, show):
     score = 100 * coco_map50(lambda image: detector(image, score_threshold=0.01).detections, folder)
     image = _photo("astronaut")
 
-    def latency(threads: int) -> float:
+    def latency(threads: int) -> StageLatency:
         timed = ObjectDetector(hub.load(card, threads))
-        return time_variant(lambda: timed(image).timings, card.name, threads, runs=runs, warmup=3) \
-            .stage("inference").median_ms
+        return time_variant(lambda: timed(image).timings, card.name, threads, runs=runs, warmup=3).stage("inference")
 
     photos = len(list((folder / "images").iterdir()))
     return _row(card, [(card, hub.load(card).file.path)], photos, score, runs, latency), None
@@ -157,10 +157,10 @@ def _embedder(hub, card, folder, runs, parent, show, faces_cache={}):
                  "cosine": round(float(np.mean(np.sum(vectors * parent, 1))), 5)}
     crop = faces.crops[:1]
 
-    def latency(threads: int) -> float:  # one face, the model alone
+    def latency(threads: int) -> StageLatency:  # one face, the model alone
         model = hub.load(card, threads)
         tensor = to_tensor(crop, card.input)
-        return median_ms(lambda: model.backend.run(tensor), runs)
+        return call_latency(lambda: model.backend.run(tensor), runs)
 
     row = _row(card, [(card, hub.load(card).file.path)], len(faces.labels), score, runs, latency, **extra)
     return row, vectors
@@ -187,9 +187,9 @@ def evaluate_face_detector(hub: ModelHub, display: str, eval_dir: Path, runs: in
     cards = hub.store.catalog.variants("face_detection", display)
     image = _photo("astronaut")
 
-    def latency(threads: int) -> float:
+    def latency(threads: int) -> StageLatency:
         timed = load_detector(hub, display, threads)
-        return median_ms(lambda: timed(image, options), runs)
+        return call_latency(lambda: timed(image, options), runs)
 
     return _row(cards[0], [(c, hub.load(c).file.path) for c in cards], result.faces, 100 * result.recall, runs, latency,
                 name=display, false_positives=result.false_positives)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from models.catalog import Catalog, ModelCard, PhoneLatency
 from models.hub import ModelHub
 from pipelines.common.photos import Photo
-from pipelines.common.timing import time_variant
+from pipelines.common.timing import StageLatency, time_variant
 from pipelines.lab.records import CardEvaluation
 from pipelines.vision.classification import Classification, Classifier
 
@@ -103,7 +103,8 @@ def pareto_front(points: list[PlotPoint]) -> list[PlotPoint]:
 class VariantOutcome:
     card: ModelCard
     result: Classification
-    inference_ms: float  # median of warm runs
+    latency: StageLatency  # the model's inference, warm runs
+    threads: int
     reference: str  # the card it is compared with
     same_top1: bool
     top5_overlap: int  # labels shared with the reference's top-5
@@ -121,10 +122,10 @@ def compare_precisions(hub: ModelHub, photo: Photo, task: str, display: str, thr
         classifier = Classifier(hub.load(card, threads))
         result = classifier(photo.image)
         report = time_variant(lambda c=classifier: c(photo.image).timings, card.name, threads, runs=runs, warmup=2)
-        outcomes[card.name] = (card, result, report.stage("inference").median_ms)
+        outcomes[card.name] = (card, result, report.stage("inference"))
     ref_top = outcomes[reference.name][1].top
     return [
-        VariantOutcome(card, result, ms, reference.name, result.top[0].index == ref_top[0].index,
+        VariantOutcome(card, result, latency, threads, reference.name, result.top[0].index == ref_top[0].index,
                        len({p.index for p in result.top} & {p.index for p in ref_top}))
-        for card, result, ms in outcomes.values()
+        for card, result, latency in outcomes.values()
     ]

@@ -40,7 +40,7 @@ from models.sensitivity import LayerReport, activations_alone, layer_report, wei
 from models.store import ResolvedFile
 from pipelines.common.calibration import calibration_inputs, check_photo_paths, open_photos
 from pipelines.common.preprocess import to_input_tensor
-from pipelines.common.timing import median_ms
+from pipelines.common.timing import StageLatency, call_latency
 from pipelines.lab.metrics import Box, map50
 from pipelines.vision.classification import Classifier
 from pipelines.vision.objects import ObjectDetector
@@ -87,10 +87,10 @@ class Fidelity:
                 else "same top-1 as the parent, %")
 
 
-def inference_ms(model: LoadedModel, tensor: np.ndarray, runs: int = 15) -> float:
-    """Warm median of the model alone on a photo's tensor, at the threads it was loaded with (an all-zero input
-    times a graph with float islands much faster than photos run it)."""
-    return median_ms(lambda: model.backend.run(tensor), runs)
+def inference_latency(model: LoadedModel, tensor: np.ndarray, runs: int = 15) -> StageLatency:
+    """Warm median and p90 of the model alone on a photo's tensor, at the threads it was loaded with (an all-zero
+    input times a graph with float islands much faster than photos run it)."""
+    return call_latency(lambda: model.backend.run(tensor), runs, name="inference")
 
 
 def _static_card(hub: ModelHub, card: ModelCard | str) -> ModelCard:
@@ -149,7 +149,7 @@ class Step:
     tried: str  # the tensor this step kept in float ("" for the plain recipe)
     fidelity: float
     size_mb: float
-    ms_1_thread: float
+    latency: StageLatency  # at 1 thread
     kept: bool  # whether the step helped and stays in the recipe
 
 
@@ -158,7 +158,7 @@ class MixedPrecision:
     card: str
     measure: str
     tolerance: float
-    parent_ms: float
+    parent_latency: StageLatency  # at 1 thread
     parent_size_mb: float
     steps: tuple[Step, ...]
 
@@ -188,7 +188,7 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
             derive.to_int8_static(parent.file.path, path, calibration, keep, card.recipe.equalize,
                                   card.recipe.bias_correct)
             variant = _loaded(replace(card, recipe=replace(card.recipe, keep_float=keep)), path)
-            step = Step(keep, tried, check(variant), path.stat().st_size / 1e6, inference_ms(variant, timed), True)
+            step = Step(keep, tried, check(variant), path.stat().st_size / 1e6, inference_latency(variant, timed), True)
             return step, path
 
         step, path = attempt((), "")
@@ -209,7 +209,8 @@ def mixed_precision(hub: ModelHub, card: ModelCard | str, max_steps: int = 10,
                 progress(steps[-1])
             if helped:
                 best = step
-    return MixedPrecision(card.name, check.measure, check.tolerance, inference_ms(hub.load(card.derived_from, 1), timed),
+    return MixedPrecision(card.name, check.measure, check.tolerance,
+                          inference_latency(hub.load(card.derived_from, 1), timed),
                           parent.file.path.stat().st_size / 1e6, tuple(steps))
 
 
@@ -232,6 +233,10 @@ def _report_table(report: LayerReport, top: int) -> str:
     worst = sorted(report.weights, key=lambda w: w.db)[:3]
     lines.append("weights with the lowest SQNR: " + ", ".join(f"{w.node} {w.db:.1f} dB" for w in worst))
     return "\n".join(lines)
+
+
+def _ms(latency: StageLatency) -> str:
+    return f"{latency.median_ms:.1f} ms (p90 {latency.p90_ms:.1f}, {latency.runs} warm runs) at 1 thread"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,16 +274,16 @@ def _run(hub: ModelHub, args: argparse.Namespace) -> int:
 
     def show(step: Step) -> None:
         what = f"+ {step.tried}" if step.tried else "the recipe, nothing in float"
-        print(f"  {what}: fidelity {step.fidelity:.1f}, {step.size_mb:.2f} MB, {step.ms_1_thread:.1f} ms at 1 thread"
+        print(f"  {what}: fidelity {step.fidelity:.1f}, {step.size_mb:.2f} MB, {_ms(step.latency)}"
               + ("" if step.kept else " (no help: not kept)"), flush=True)
 
     result = mixed_precision(hub, args.card, args.max_steps, show)
     chosen = result.chosen
     print(f"\n{result.card}: {result.measure} {chosen.fidelity:.1f} (tolerance {result.tolerance:.0f}); "
-          f"{chosen.size_mb:.2f} MB, {chosen.ms_1_thread:.1f} ms at 1 thread against the parent's "
-          f"{result.parent_size_mb:.2f} MB, {result.parent_ms:.1f} ms; {len(chosen.keep_float)} tensor(s) in float"
+          f"{chosen.size_mb:.2f} MB, {_ms(chosen.latency)} against the parent's "
+          f"{result.parent_size_mb:.2f} MB, {_ms(result.parent_latency)}; {len(chosen.keep_float)} tensor(s) in float"
           + ("" if result.within else f": NOT within tolerance after {len(result.steps) - 1} steps"))
-    if chosen.keep_float and chosen.ms_1_thread >= result.parent_ms:
+    if chosen.keep_float and chosen.latency.median_ms >= result.parent_latency.median_ms:
         print("slower than its float parent, which is exact: not worth shipping; keep the recipe without float tensors")
     if chosen.keep_float:
         names = ", ".join(f'"{t}"' for t in chosen.keep_float)

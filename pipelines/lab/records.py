@@ -39,8 +39,10 @@ class CardEvaluation:
     agreement_pct: float | None  # derived cards: same top-1 (classifiers) or same decisions (embedders) as the parent
     cosine: float | None  # derived cards: mean cosine of outputs (or embeddings) with the parent's
     false_positives: int | None  # face detectors: detections that match no face
-    latency_1t_ms: float
+    latency_1t_ms: float  # warm median
+    latency_1t_p90_ms: float
     latency_2t_ms: float
+    latency_2t_p90_ms: float
     latency_runs: int
 
 

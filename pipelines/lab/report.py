@@ -43,7 +43,7 @@ def markdown_table(rows: list[CardEvaluation]) -> str:
     by_card = {r.card: r for r in rows}
     lines = [
         "| model | runtime | variant | size MB | params M | MACs M | measured on | figure | against its parent | "
-        "host ms 1 / 2 threads | license |",
+        "host ms 1 / 2 threads, warm median (p90) | license |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -51,7 +51,8 @@ def markdown_table(rows: list[CardEvaluation]) -> str:
             f"| {r.card} | {r.runtime} | {r.variant} | {r.size_mb:.2f} | {r.params / 1e6:.3f} | "
             f"{f'{r.macs / 1e6:.1f}' if r.macs else 'varies'} | "
             f"{r.photos} {r.eval_set} | {figure(r)} | {against_parent(r, by_card.get(r.derived_from))} | "
-            f"{r.latency_1t_ms:.2f} / {r.latency_2t_ms:.2f} | {license_note(r.license)} |"
+            f"{r.latency_1t_ms:.2f} ({r.latency_1t_p90_ms:.2f}) / {r.latency_2t_ms:.2f} ({r.latency_2t_p90_ms:.2f}) | "
+            f"{license_note(r.license)} |"
         )
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 (1280x800, and 390x844 for the Photo tab), tables stay readable on a phone, results never outlive their inputs,
 errors stay, clicks work."""
 
+import re
 import shutil
 import time
 
@@ -126,6 +127,8 @@ def test_the_photo_tab_answer_is_in_view_and_follows_its_inputs(browser, app_url
     # derives fp16 / int8 variants unless an earlier test did (2-3 minutes alone here): a slow CI host gets room
     page.wait_for_function("document.querySelector('#comparison').innerText.includes('int8 dynamic')",
                            timeout=600_000)
+    # each variant's milliseconds here: warm median, p90, threads and runs
+    assert re.search(r"[\d.]+ \(p90 [\d.]+\); 1 thread, 10 runs", page.locator("#comparison").inner_text())
     for section in ("Latency measured here, stage by stage", "Latency published for real phones"):
         open_accordion(page, section)
     page.get_by_text("This host, warm runs").first.wait_for(timeout=30_000)

@@ -1,6 +1,8 @@
 from models.catalog import default_catalog
 from pipelines.common.timing import StageLatency
-from ui.format import faces_latency_line
+from pipelines.lab.precision import task_rows
+from pipelines.lab.records import read_evaluations
+from ui.format import MODEL_HEADERS, faces_latency_line, model_rows, ms_cell
 
 CATALOG = default_catalog()
 CARDS = (CATALOG["blazeface_short_range.fp16_tflite"], CATALOG["mobilefacenet.fp32_onnx"])
@@ -16,3 +18,20 @@ def test_the_faces_line_says_what_was_timed_and_on_how_many_runs():
     assert faces_latency_line(STAGES, 0, 1, CARDS).startswith("<b>12.3 ms</b> here for detection (1 thread")
     assert "BlazeFace short-range phone: <b>2.94 ms</b> Pixel 6" in three
     assert "MobileFaceNet phone: none published for this file at fp32" in three
+
+
+def test_a_table_cell_measured_here_gives_median_p90_threads_and_runs():
+    assert ms_cell(StageLatency("inference", 15.521, 15.93, 10), 1) == "15.52 (p90 15.93); 1 thread, 10 runs"
+    assert ms_cell(StageLatency("inference", 8.0, 9.0, 3), 2).endswith("; 2 threads, 3 runs")
+
+
+def test_the_models_table_gives_each_variant_its_median_and_p90_here():
+    evaluations = read_evaluations()
+    column = MODEL_HEADERS.index("ms here, 1 thread: median (p90)")
+    for task in ("classification", "scene", "object_detection", "face_detection", "face_embedding"):
+        rows = model_rows(CATALOG, evaluations, task)
+        assert rows
+        for row, (key, *_) in zip(rows, task_rows(CATALOG, task), strict=True):
+            r = evaluations[key]
+            assert r.latency_1t_ms <= r.latency_1t_p90_ms and r.latency_2t_ms <= r.latency_2t_p90_ms
+            assert row[column] == f"{r.latency_1t_ms:.2f} ({r.latency_1t_p90_ms:.2f})"

@@ -38,6 +38,12 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     assert stats["data"][-1][0] == "total" and stats["data"][0][0] == "1x1 convolution"
     assert [row[0] for row in derived["data"]] == ["fp16", "int8_dynamic", "int8_static"]
     assert all(row[1] == "ok" for row in derived["data"])
+    # every latency: the warm median with its p90, the threads and the runs behind it
+    here = re.search(r"inference here: \*\*([\d.]+) ms\*\* \(1 thread, median of 10 warm runs; p90 ([\d.]+)\)", summary)
+    assert here and float(here[1]) <= float(here[2])
+    for row in derived["data"]:
+        ms = re.fullmatch(r"([\d.]+) \(p90 ([\d.]+)\); 1 thread, 10 runs", row[3])
+        assert ms and 0 < float(ms[1]) <= float(ms[2]), row
     sizes = {row[0]: row[2] for row in derived["data"]}
     assert sizes["int8_static"] < sizes["fp16"] < 18.6
     assert len(downloads) == 3 and all(Path(d).stat().st_size > 1_000_000 for d in downloads)

@@ -77,7 +77,7 @@ def test_compare_precisions_runs_every_variant_against_fp32(hub, sample_photos, 
     assert [o.card.precision for o in outcomes] == ["fp32", "fp16", "int8", "int8"]
     assert all(o.reference == "efficientnet_lite0.fp32_onnx" for o in outcomes)
     assert all(o.same_top1 and o.result.top[0].label == "espresso" for o in outcomes)
-    assert all(o.inference_ms > 0 for o in outcomes)
+    assert all(0 < o.latency.median_ms <= o.latency.p90_ms and o.latency.runs == 2 and o.threads == 1 for o in outcomes)
     reference = {c.label for c in outcomes[0].result.top[:5]}
     overlap = [o.top5_overlap for o in outcomes]
     assert overlap == [len(reference & {c.label for c in o.result.top[:5]}) for o in outcomes]  # counted, not assumed

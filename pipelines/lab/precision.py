@@ -76,7 +76,9 @@ def plot_points(catalog: Catalog, evaluations: dict[str, CardEvaluation], task: 
             missing.append(f"{key} (not evaluated yet)")
             continue
         if axis in HOST_AXES:
-            latency, how = getattr(result, HOST_AXES[axis]), "measured on this host"
+            latency = getattr(result, HOST_AXES[axis])
+            p90 = getattr(result, HOST_AXES[axis].replace("_ms", "_p90_ms"))
+            how = f"measured on this host: median of {result.latency_runs} warm runs (p90 {p90:.2f} ms)"
         else:
             device, unit = axis.removeprefix("phone: ").rsplit(", ", 1)
             chosen = [p for p in published_for(card) if (p.device, p.compute_unit) == (device, unit)] if card else []

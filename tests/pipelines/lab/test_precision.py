@@ -37,6 +37,10 @@ def test_every_model_is_plotted_on_the_host_axis():
     for task in ("classification", "scene", "object_detection", "face_embedding"):
         points, missing = plot_points(CATALOG, evaluations, task, next(iter(HOST_AXES)))
         assert not missing and {p.card for p in points} == {c.name for c in CATALOG.for_task(task)}
+        for p in points:  # the median is plotted; its p90 and runs are in the point's tooltip
+            r = evaluations[p.card]
+            assert p.latency_ms == r.latency_1t_ms
+            assert p.how == f"measured on this host: median of 20 warm runs (p90 {r.latency_1t_p90_ms:.2f} ms)"
     points, missing = plot_points(CATALOG, evaluations, "face_detection", next(iter(HOST_AXES)))
     assert not missing and {p.card for p in points} == set(CATALOG.displays("face_detection"))
 

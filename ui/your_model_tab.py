@@ -120,7 +120,8 @@ def build(ctx: AppContext) -> None:
     derived = gr.Dataframe(
         headers=["variant", "status", "size MB", "inference ms here: warm median (p90)", "same top-1 as yours %",
                  "output cosine"],
-        label="Derived variants (compared with your model on the 60 calibration images and your photo)",
+        label="Derived variants (int8 static: calibrated on the 60 sample images, biases corrected; each compared "
+              "with your model on those images and your photo)",
         interactive=False, wrap=True, elem_id="derived-table")
     downloads = gr.File(label="Download the derived files", file_count="multiple", interactive=False)
     with gr.Accordion("Where the int8 static variant loses, layer by layer", open=False):

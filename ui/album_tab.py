@@ -229,6 +229,7 @@ def build(ctx: AppContext) -> None:
 
     gr.on([album_files.change, album_folder.change, trip_gap.release, window.release, event_threshold.release,
            w_f_in.release], inputs_changed, [album_dir], outputs + [category_photos, errors], api_visibility="private")
+
     def uploads_changed(files, folder, remembered):
         return remembered if files or folder else None  # the photos taken away: what they gave goes with them
 

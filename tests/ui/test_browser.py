@@ -1,6 +1,6 @@
 """A person's path through the page in headless Chromium: what they came for is in view without scrolling
-(1280x800, and 390x844 for the Photo tab), tables stay readable on a phone, results never outlive their inputs,
-errors stay, clicks work."""
+(1280x800, and 390x844 for the Photo and Faces tabs), tables stay readable on a phone, results never outlive their
+inputs, errors stay, clicks work."""
 
 import re
 import shutil
@@ -153,6 +153,25 @@ def test_on_a_phone_the_answer_is_on_the_first_screen_after_the_photo(browser, a
     photo = page.locator("#photo-input").bounding_box()
     line = page.locator("#summary-imagenet").bounding_box()
     assert line["y"] + line["height"] - photo["y"] <= PHONE["height"]  # scrolled to the photo, the answer shows
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.close()
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_faces_count_and_ms_are_on_the_first_screen_after_the_photo(browser, app_url, tmp_path,
+                                                                                     sample_photos):
+    page = open_page(browser, app_url, PHONE)
+    page.get_by_role("tab", name="Photo").wait_for()
+    show_tab(page, "Faces")
+    astronaut = tmp_path / "astronaut.png"
+    sample_photos["astronaut"].save(astronaut)
+    upload(page, "#faces-input", astronaut)
+    summary = page.locator("#faces-summary")
+    summary.get_by_text("1 face(s)").wait_for(timeout=60_000)
+    timing = summary.locator("p", has_text="ms here").bounding_box()  # the ms here beside the phones' figures
+    photo = page.locator("#faces-input").bounding_box()
+    assert timing["y"] + timing["height"] - photo["y"] <= PHONE["height"]
+    assert "phone" in summary.locator("p", has_text="ms here").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.close()
 

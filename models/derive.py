@@ -8,9 +8,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
+
+if TYPE_CHECKING:
+    from models.catalog import Recipe
 
 # An augmented batch of input tensors, drawn with the generator: (size, *input shape).
 Batches = Callable[[np.random.Generator, int], np.ndarray]
@@ -168,3 +172,10 @@ def derive(kind: str, src: Path, dst: Path, calibration: Callable[[], Iterable[n
         to_int8_static(src, dst, calibration(), keep_float, equalize, bias_correct, fine_tune)
     else:
         raise ValueError(f"unknown recipe kind {kind!r}")
+
+
+def derive_recipe(recipe: Recipe, src: Path, dst: Path, calibration: Callable[[], Iterable[np.ndarray]] | None) -> None:
+    """A card's recipe carried out with every option it names, whether the card is the catalog's or an upload's.
+    calibration: None for fp16 and int8 dynamic; for a recipe that fine-tunes, it also has `batch` (Batches)."""
+    derive(recipe.kind, src, dst, calibration, recipe.keep_float, recipe.equalize, recipe.bias_correct,
+           calibration.batch if recipe.fine_tune else None)

@@ -412,10 +412,7 @@ class ModelStore:
             )
         return self._make(target, {"card": card.name, "parent": parent.card.name, "parent_sha256": parent.sha256,
                                    "recipe": card.recipe.as_dict()},
-                          lambda part: derive.derive(card.recipe.kind, parent.path, part, calibration,
-                                                     card.recipe.keep_float, card.recipe.equalize,
-                                                     card.recipe.bias_correct,
-                                                     calibration.batch if card.recipe.fine_tune else None),
+                          lambda part: derive.derive_recipe(card.recipe, parent.path, part, calibration),
                           "derived",
                           lambda exc: DerivationError(f"deriving {card.name} from {parent.card.name} failed: {exc}"))
 

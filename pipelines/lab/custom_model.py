@@ -266,8 +266,7 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
         target = workdir / f"{Path(custom.card.display).stem}.{kind}.onnx"
         recipe_card = _with_recipe(custom.card, kind)
         try:
-            derive.derive(kind, custom.model.file.path, target, calibration_inputs(recipe_card),
-                          bias_correct=recipe_card.recipe.bias_correct)
+            derive.derive_recipe(recipe_card.recipe, custom.model.file.path, target, calibration_inputs(recipe_card))
             backend: Backend = backend_class("onnx")(target, threads)
         except Exception as exc:  # quantizers raise many types; the person sees which step failed and why
             target.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pipelines.lab.custom_model import (
 )
 from pipelines.lab.sandbox import run_upload as run_in_worker
 from ui.context import EXAMPLE_PHOTOS, AppContext
-from ui.format import STATS_HEADERS, STATS_WIDTHS, ms_cell, stats_rows
+from ui.format import STATS_HEADERS, STATS_WIDTHS, here_ms, ms_cell, stats_rows
 from ui.pickers import threads_picker
 from ui.requests import bind, error_box, request, wire
 from ui.sessions import SESSION_TTL_S, new_workdir, remove_workdir
@@ -33,8 +33,8 @@ def _summary(report: UploadReport) -> str:
         + ("; output 0 is 'background'" if report.background else ""),
         f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds"
         + (f", weights stored as {report.stats.stored_as}" if report.stats.weight_types else ""),
-        f"- inference here: **{report.inference_ms:.2f} ms** ({report.threads} thread"
-        f"{'s' if report.threads > 1 else ''}, median of {report.runs} warm runs; p90 {report.inference_p90_ms:.2f})",
+        "- inference: " + here_ms(StageLatency("inference", report.inference_ms, report.inference_p90_ms, report.runs),
+                                  report.threads),
     ] + [f"- {note}" for note in report.notes] + (
         ["- derived variants are made for ONNX models only"] if report.runtime != "onnx" else []))
 

@@ -39,7 +39,7 @@ def test_an_onnx_classifier_is_measured_run_and_derived(client, coffee_jpg):
     assert [row[0] for row in derived["data"]] == ["fp16", "int8_dynamic", "int8_static"]
     assert all(row[1] == "ok" for row in derived["data"])
     # every latency: the warm median with its p90, the threads and the runs behind it
-    here = re.search(r"inference here: \*\*([\d.]+) ms\*\* \(1 thread, median of 10 warm runs; p90 ([\d.]+)\)", summary)
+    here = re.search(r"inference: <b>([\d.]+) ms</b> here \(1 thread, median of 10 warm runs; p90 ([\d.]+)\)", summary)
     assert here and float(here[1]) <= float(here[2])
     for row in derived["data"]:
         ms = re.fullmatch(r"([\d.]+) \(p90 ([\d.]+)\); 1 thread, 10 runs", row[3])

@@ -80,10 +80,14 @@ def phone_line(card: ModelCard) -> str:
             f"{html.escape(best.compute_unit)} ({html.escape(best.runtime)} {html.escape(best.precision)}, published){more}")
 
 
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"  # a tiny uploaded model is not "0.0 ms"
+
+
 def here_ms(latency: StageLatency, threads: int, what: str = "") -> str:
     """A figure measured here as every headline states it: warm median, p90, threads and runs."""
-    return (f"<b>{latency.median_ms:.1f} ms</b> here{' ' + what if what else ''} ({threads} thread"
-            f"{'s' if threads > 1 else ''}, median of {latency.runs} warm runs; p90 {latency.p90_ms:.1f})")
+    return (f"<b>{_ms(latency.median_ms)} ms</b> here{' ' + what if what else ''} ({threads} thread"
+            f"{'s' if threads > 1 else ''}, median of {latency.runs} warm runs; p90 {_ms(latency.p90_ms)})")
 
 
 def ms_cell(latency: StageLatency, threads: int) -> str:

@@ -2,7 +2,7 @@ from models.catalog import default_catalog
 from pipelines.common.timing import StageLatency
 from pipelines.lab.precision import task_rows
 from pipelines.lab.records import read_evaluations
-from ui.format import MODEL_HEADERS, faces_latency_line, model_rows, ms_cell
+from ui.format import MODEL_HEADERS, faces_latency_line, here_ms, model_rows, ms_cell
 
 CATALOG = default_catalog()
 CARDS = (CATALOG["blazeface_short_range.fp16_tflite"], CATALOG["mobilefacenet.fp32_onnx"])
@@ -18,6 +18,12 @@ def test_the_faces_line_says_what_was_timed_and_on_how_many_runs():
     assert faces_latency_line(STAGES, 0, 1, CARDS).startswith("<b>12.3 ms</b> here for detection (1 thread")
     assert "BlazeFace short-range phone: <b>2.94 ms</b> Pixel 6" in three
     assert "MobileFaceNet phone: none published for this file at fp32" in three
+
+
+def test_a_figure_under_a_millisecond_keeps_two_decimals():
+    assert here_ms(StageLatency("inference", 0.043, 0.051, 10), 1).startswith("<b>0.04 ms</b> here (1 thread")
+    assert here_ms(StageLatency("inference", 0.043, 0.051, 10), 1).endswith("p90 0.05)")
+    assert here_ms(StageLatency("inference", 3.04, 3.26, 10), 2).startswith("<b>3.0 ms</b> here (2 threads")
 
 
 def test_a_table_cell_measured_here_gives_median_p90_threads_and_runs():

@@ -8,7 +8,6 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines.common.timing import StageLatency
 from pipelines.lab.custom_model import (
     MAX_MODEL_BYTES,
     OUTPUT_KINDS,
@@ -33,8 +32,7 @@ def _summary(report: UploadReport) -> str:
         + ("; output 0 is 'background'" if report.background else ""),
         f"- {report.stats.params / 1e6:.3f} M parameters, {report.stats.macs / 1e6:.1f} M multiply-adds"
         + (f", weights stored as {report.stats.stored_as}" if report.stats.weight_types else ""),
-        "- inference: " + here_ms(StageLatency("inference", report.inference_ms, report.inference_p90_ms, report.runs),
-                                  report.threads),
+        "- inference: " + here_ms(report.latency, report.threads),
     ] + [f"- {note}" for note in report.notes] + (
         ["- derived variants are made for ONNX models only"] if report.runtime != "onnx" else []))
 
@@ -59,7 +57,7 @@ def run_upload(ctx: AppContext, model_path, labels_path, photo_path, height, wid
         raise
     derived_rows = [
         [d.kind, "failed: " + d.error if d.error else "ok", round(d.size_mb, 2),
-         ms_cell(StageLatency("inference", d.inference_ms, d.inference_p90_ms, report.runs), report.threads),
+         ms_cell(d.latency, report.threads) if d.latency else "",
          round(d.agreement_pct, 1), round(d.cosine, 4)]
         for d in report.derived
     ]

@@ -83,8 +83,7 @@ class DerivedVariant:
     kind: str
     path: Path | None  # None when the derivation failed
     size_mb: float = 0.0
-    inference_ms: float = 0.0  # warm median
-    inference_p90_ms: float = 0.0
+    latency: StageLatency | None = None  # inference, warm runs; None when the derivation failed
     agreement_pct: float = 0.0  # same top-1 as the original on the calibration photos and the person's photo
     cosine: float = 0.0
     error: str = ""
@@ -277,7 +276,7 @@ def derive_variants(custom: CustomModel, photo: Photo, threads: int = 1,
         classifier = Classifier(model, custom.labels)
         agreed = agreement(np.stack([classifier.run(image)[0] for image in images]), reference)
         latency = _inference_latency(classifier, photo, threads)
-        variants.append(DerivedVariant(kind, target, target.stat().st_size / 1e6, latency.median_ms, latency.p90_ms,
+        variants.append(DerivedVariant(kind, target, target.stat().st_size / 1e6, latency,
                                        100 * agreed.same_top1, agreed.mean_cosine))
     return tuple(variants)
 
@@ -304,9 +303,7 @@ class UploadReport:
     output_kind: str
     background: bool
     stats: GraphStats
-    inference_ms: float  # warm median
-    inference_p90_ms: float
-    runs: int  # the warm runs behind every latency of the report
+    latency: StageLatency  # inference, warm runs
     threads: int
     notes: tuple[str, ...]
     top: tuple[tuple[str, float], ...]
@@ -329,7 +326,9 @@ class UploadReport:
                                   tuple((kind, int(n)) for kind, n in stats["weight_types"]))
         raw["notes"] = tuple(raw["notes"])
         raw["top"] = tuple((label, float(score)) for label, score in raw["top"])
-        raw["derived"] = tuple(DerivedVariant(**{**d, "path": Path(d["path"]) if d["path"] else None})
+        raw["latency"] = StageLatency(**raw["latency"])
+        raw["derived"] = tuple(DerivedVariant(**{**d, "path": Path(d["path"]) if d["path"] else None,
+                                                 "latency": StageLatency(**d["latency"]) if d["latency"] else None})
                                for d in raw["derived"])
         raw["layers"] = tuple(tuple(row) for row in raw["layers"])
         raw["layer_depths"] = tuple(tuple(row) for row in raw["layer_depths"])
@@ -386,7 +385,7 @@ def analyse_upload(model_path: Path, labels_path: Path | None, photo_path: Path,
         stage("comparing the int8 static variant with yours, layer by layer")
     card = custom.card
     return UploadReport(card.display, card.runtime, card.bytes, card.input.describe(), card.output.classes,
-                        card.output.kind, card.output.background_class, custom.stats, run.latency.median_ms,
-                        run.latency.p90_ms, run.latency.runs, run.threads, custom.notes,
+                        card.output.kind, card.output.background_class, custom.stats, run.latency, run.threads,
+                        custom.notes,
                         tuple((p.label, p.score) for p in run.result.top), derived,
                         **_layers(custom, derived, photo))

@@ -84,16 +84,19 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value < 1 else f"{value:.1f}"  # a tiny uploaded model is not "0.0 ms"
 
 
+def _threads(threads: int) -> str:
+    return f"{threads} thread{'s' if threads > 1 else ''}"
+
+
 def here_ms(latency: StageLatency, threads: int, what: str = "") -> str:
     """A figure measured here as every headline states it: warm median, p90, threads and runs."""
-    return (f"<b>{_ms(latency.median_ms)} ms</b> here{' ' + what if what else ''} ({threads} thread"
-            f"{'s' if threads > 1 else ''}, median of {latency.runs} warm runs; p90 {_ms(latency.p90_ms)})")
+    return (f"<b>{_ms(latency.median_ms)} ms</b> here{' ' + what if what else ''} ({_threads(threads)}, "
+            f"median of {latency.runs} warm runs; p90 {_ms(latency.p90_ms)})")
 
 
 def ms_cell(latency: StageLatency, threads: int) -> str:
     """A figure measured here, in a table cell: warm median, p90, threads and runs."""
-    return (f"{latency.median_ms:.2f} (p90 {latency.p90_ms:.2f}); {threads} thread{'s' if threads > 1 else ''}, "
-            f"{latency.runs} runs")
+    return f"{latency.median_ms:.2f} (p90 {latency.p90_ms:.2f}); {_threads(threads)}, {latency.runs} runs"
 
 
 def photo_summary(analysis: PhotoAnalysis, faces: list[str], evaluations: dict[str, CardEvaluation]) -> str:
